@@ -1,0 +1,37 @@
+# The two commands of the README: `make course` and `make test`. Each installs what is missing.
+PYTHON ?= python3
+VENV := .venv
+LAB := $(VENV)/bin/lab
+TEST_LAB_HOME := $(CURDIR)/.lab-test
+
+.PHONY: course cluster test unit down bench host-deps clean
+
+course: cluster  ## set up, boot the cluster, open JupyterLab on notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+cluster: host-deps $(VENV)/.installed  ## set up and boot the cluster, no JupyterLab
+	$(LAB) up
+
+test: host-deps $(VENV)/.installed  ## unit tests, then integration tests on a freshly booted test cluster
+	LAB_HOME=$(TEST_LAB_HOME) $(VENV)/bin/python -m pytest -q
+
+unit: $(VENV)/.installed  ## only the tests that need no cluster
+	$(VENV)/bin/python -m pytest -q tests/unit
+
+down: $(VENV)/.installed  ## remove the cluster: containers, network, volumes, discovery service
+	$(LAB) down
+
+bench: host-deps $(VENV)/.installed  ## benchmarks (numbers, not pass/fail)
+	$(VENV)/bin/python bench/cluster_up.py
+
+host-deps:
+	@scripts/install-host-deps
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+clean: down
+	rm -rf $(VENV) .lab .lab-test

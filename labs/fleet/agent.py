@@ -1,0 +1,216 @@
+"""The agent: make local systemd run what etcd says this machine should run.
+
+Each reconcile compares the desired state (units scheduled here, plus global
+units whose metadata match) with the current one (unit files on disk and an
+in-memory job-state cache), and runs ordered tasks (spec §1.6). The unit-state
+publisher reports systemd's view back to etcd (spec §1.7).
+"""
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import etcd
+
+from .requirements import metadata_satisfied
+from .scheduler import AgentState
+from .schema import INACTIVE, LAUNCHED, LOADED, UnitState
+from .unit import UnitFile
+
+log = logging.getLogger("fleet.agent")
+
+UNLOAD, LOAD, RELOAD, STOP, START = "UnloadUnit", "LoadUnit", "ReloadUnitFiles", "StopUnit", "StartUnit"
+TASK_ORDER = {UNLOAD: 1, LOAD: 2, RELOAD: 3, STOP: 4, START: 5}
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str
+    unit_name: str
+    reason: str
+    unit: object = None  # schema.Unit, for LoadUnit
+
+
+def desired_units(machine, units):
+    """name → Unit this machine should have, alphabetically first winning conflicts."""
+    accepted = AgentState(machine)
+    wanted = {}
+    for unit in sorted(units, key=lambda u: u.name):
+        req = unit.requirements
+        if req.is_global:
+            if not metadata_satisfied(req.metadata, machine.metadata):
+                continue
+        elif unit.target_machine != machine.id:
+            continue
+        if accepted.conflicting_unit(unit.name, req) is not None:
+            continue
+        accepted.units[unit.name] = req
+        wanted[unit.name] = unit
+    return wanted
+
+
+def tasks_for_unit(name, desired, current_state, current_hash):
+    """calculateTasksForUnit: `desired` is a Unit or None; `current_state` None if absent."""
+    present = current_state is not None
+    if desired is None or desired.target_state == INACTIVE:
+        if present:
+            return [Task(UNLOAD, name, "unit loaded but not scheduled here")]
+        return []
+    load = [Task(LOAD, name, "unit scheduled here but not loaded", desired)]
+    start = [Task(START, name, "unit currently loaded but desired state is launched")] \
+        if desired.target_state == LAUNCHED else []
+    if not present:
+        return load + start
+    if current_hash != desired.hash:
+        return [Task(UNLOAD, name, "unit hash mismatch")] + load + start
+    if current_state == desired.target_state:
+        return []
+    if current_state == INACTIVE:
+        return load + start
+    if current_state == LOADED and desired.target_state == LAUNCHED:
+        return start
+    if current_state == LAUNCHED and desired.target_state == LOADED:
+        return [Task(STOP, name, "unit currently launched but desired state is loaded")]
+    return []
+
+
+def order_tasks(tasks):
+    """Stable sort by type, with one daemon-reload if any unit file changed."""
+    if any(t.kind in (LOAD, UNLOAD) for t in tasks):
+        tasks = tasks + [Task(RELOAD, "", "always reload unit files")]
+    return sorted(tasks, key=lambda t: TASK_ORDER[t.kind])
+
+
+class Agent:
+    """Reconciles one machine's systemd with the registry."""
+
+    def __init__(self, registry, systemd, machine, ttl):
+        self.registry = registry
+        self.systemd = systemd
+        self.machine = machine  # schema.MachineState of this host (static metadata)
+        self.ttl = ttl
+        self.job_states = {}  # name → loaded|launched: in memory only, as in fleet
+        self.hashes = {}  # name → hash of what is on disk / last loaded
+        self.lock = threading.RLock()
+
+    def machine_view(self):
+        """This machine as the cluster sees it: merged dynamic metadata if registered."""
+        for machine in self.registry.machines():
+            if machine.id == self.machine.id:
+                return machine
+        return self.machine
+
+    def current_units(self):
+        """name → (cached job state, hash) for every fleet unit file on disk."""
+        current = {}
+        for name in self.systemd.unit_names():
+            if name not in self.hashes:
+                self.hashes[name] = UnitFile.parse(self.systemd.unit_text(name)).hash()
+            current[name] = (self.job_states.get(name, INACTIVE), self.hashes[name])
+        return current
+
+    def plan(self):
+        desired = desired_units(self.machine_view(), self.registry.units())
+        current = self.current_units()
+        tasks = []
+        for name in sorted(set(desired) | set(current)):
+            state, unit_hash = current.get(name, (None, None))
+            tasks += tasks_for_unit(name, desired.get(name), state, unit_hash)
+        return order_tasks(tasks)
+
+    def reconcile(self):
+        """One AgentReconciler pass; stops at the first failing task."""
+        with self.lock:
+            for task in self.plan():
+                try:
+                    self._do(task)
+                except Exception as error:  # a systemctl or etcd failure ends this pass
+                    log.error("AgentReconciler task failed: type=%s job=%s reason=%r err=%s",
+                              task.kind, task.unit_name, task.reason, error)
+                    return
+                log.info("AgentReconciler completed task: type=%s job=%s reason=%r",
+                         task.kind, task.unit_name, task.reason)
+
+    def _do(self, task):
+        name = task.unit_name
+        if task.kind == LOAD:
+            self.job_states[name] = LOADED
+            self.hashes[name] = task.unit.hash
+            self.systemd.load(name, task.unit.unit_file.canonical_text(), task.unit.unit_file.has_section("Install"))
+        elif task.kind == UNLOAD:
+            self._clear_job_state(name)
+            self.job_states.pop(name, None)
+            self.systemd.unload(name)
+            self.hashes.pop(name, None)
+        elif task.kind == START:
+            self.job_states[name] = LAUNCHED
+            self.registry.set_job_state(name, self.machine.id, self.ttl)
+            self.systemd.start(name)
+        elif task.kind == STOP:
+            self.job_states[name] = LOADED
+            self._clear_job_state(name)
+            self.systemd.stop(name)
+        elif task.kind == RELOAD:
+            self.systemd.reload()
+
+    def _clear_job_state(self, name):
+        """Drop our launched heartbeat, never a new owner's (a small guard over fleet)."""
+        try:
+            self.registry.client.delete(self.registry.key("job", name, "job-state"), prevValue=self.machine.id)
+        except (etcd.EtcdKeyNotFound, etcd.EtcdCompareFailed):
+            pass
+
+    def heartbeat_jobs(self):
+        """Refresh `job-state` of every unit we launched."""
+        with self.lock:
+            launched = [name for name, state in self.job_states.items() if state == LAUNCHED]
+        for name in sorted(launched):
+            self.registry.set_job_state(name, self.machine.id, self.ttl)
+
+    def loaded_units(self):
+        """name → hash of units whose systemd state is reported (fleet "subscribes" them)."""
+        with self.lock:
+            return {name: self.hashes[name] for name in self.job_states if name in self.hashes}
+
+    def purge(self):
+        """Graceful shutdown: stop and remove every local fleet unit."""
+        with self.lock:
+            names = self.systemd.unit_names()
+            for name in names:
+                try:
+                    self._do(Task(UNLOAD, name, "agent shutting down"))
+                except Exception as error:
+                    log.error("Failed unloading %s during purge: %s", name, error)
+            if names:
+                self.systemd.reload()
+
+
+class UnitStatePublisher:
+    """Polls systemd for loaded units and publishes changes to etcd with a TTL."""
+
+    def __init__(self, registry, systemd, agent, ttl):
+        self.registry = registry
+        self.systemd = systemd
+        self.agent = agent
+        self.ttl = ttl
+        self.published = {}  # name → UnitState last written
+
+    def poll(self, republish_all=False):
+        """Publish new/changed states (all of them if `republish_all`), drop vanished ones."""
+        hashes = self.agent.loaded_units()
+        names = sorted(hashes)
+        systemd_states = self.systemd.states(names)
+        for name in names:
+            load_state, active_state, sub_state = systemd_states.get(name, ("", "", ""))
+            state = UnitState(name, self.agent.machine.id, load_state, active_state, sub_state, hashes[name])
+            if republish_all or self.published.get(name) != state:
+                self.registry.save_unit_state(state, self.ttl)
+                self.published[name] = state
+        for name in sorted(set(self.published) - set(names)):
+            self.registry.remove_unit_state(name)
+            del self.published[name]
+
+    def purge(self):
+        for name in sorted(self.published):
+            self.registry.remove_unit_state(name)
+        self.published = {}

@@ -1,0 +1,90 @@
+"""`fleetd`: the daemon every machine runs (fleet.service).
+
+Configuration comes from /etc/fleet/fleet.conf (or --config) overridden by
+FLEET_* environment variables. SIGTERM/SIGINT stop it gracefully with a purge;
+SIGHUP reloads the configuration and rebuilds the server; SIGUSR1 dumps its
+state as JSON to stdout.
+"""
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+
+from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from .etcdclient import FailoverClient
+from .machine import MACHINE_ID_PATH, MachineIDError, detect_public_ip, local_machine_state
+from .registry import Registry
+from .schema import FLEET_VERSION
+from .server import Server
+from .systemd import SystemctlManager
+
+
+def build_server(config, machine_id_path=MACHINE_ID_PATH):
+    machine = local_machine_state(config, machine_id_path)
+    registry = Registry(FailoverClient(config.etcd_servers, config.etcd_request_timeout), config.etcd_key_prefix)
+    refresh = None if config.public_ip else (lambda: local_machine_state(config, machine_id_path, detect_public_ip))
+    return Server(config, registry, SystemctlManager(config.units_directory), machine, refresh)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fleetd")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_PATH, help="Path to config file")
+    parser.add_argument("--version", action="store_true", help="Print the version and exit")
+    args = parser.parse_args(argv)
+    if args.version:
+        print("fleetd version %s" % FLEET_VERSION)
+        return 0
+
+    events = {"stop": threading.Event(), "reload": threading.Event()}
+    wake = threading.Event()
+
+    def on_signal(signum, _frame):
+        if signum == signal.SIGUSR1:
+            events.setdefault("dump", threading.Event()).set()
+        else:
+            events["reload" if signum == signal.SIGHUP else "stop"].set()
+        wake.set()
+        if server is not None and signum in (signal.SIGTERM, signal.SIGINT):
+            server.stopping.set()  # also interrupts a registration still retrying
+
+    server = None
+    resuming = False
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(signum, on_signal)
+
+    while True:
+        try:
+            config = load_config(args.config)
+        except ConfigError as error:
+            print("Failed loading config: %s" % error, file=sys.stderr)
+            return 1
+        logging.basicConfig(level=logging.DEBUG if config.verbosity > 0 else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+        try:
+            server = build_server(config)
+        except MachineIDError as error:
+            logging.getLogger("fleet").error("%s", error)
+            return 1
+        logging.getLogger("fleet").info("Starting fleetd version %s", FLEET_VERSION)
+        server.start(resuming=resuming)
+        while not (events["stop"].is_set() or events["reload"].is_set()):
+            wake.wait()
+            wake.clear()
+            if events.get("dump") is not None and events["dump"].is_set():
+                events["dump"].clear()
+                print(json.dumps(server.dump_state(), indent=2), flush=True)
+        if events["stop"].is_set():
+            logging.getLogger("fleet").info("Gracefully shutting down")
+            server.stop(purge=True)
+            return 0
+        events["reload"].clear()
+        logging.getLogger("fleet").info("Reloading configuration")
+        server.stop(purge=False)
+        resuming = True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""fleetctl's SSH: the `--tunnel` to etcd and commands on other machines.
+
+Both shell out to the system OpenSSH client (spec §8). FLEETCTL_SSH_CONFIG,
+if set, is passed as `ssh -F`, so a lab's generated ssh_config (host
+aliases, keys, ports) works for tunnels and remote commands alike.
+"""
+
+import os
+import socket
+import subprocess
+import time
+
+
+class SSHOptions:
+    """The ssh settings shared by tunnels and remote commands."""
+
+    def __init__(self, username="core", timeout=10.0, strict_host_key_checking=True,
+                 known_hosts_file="~/.fleetctl/known_hosts", config_file=None):
+        self.username = username
+        self.timeout = timeout
+        self.strict_host_key_checking = strict_host_key_checking
+        self.known_hosts_file = os.path.expanduser(known_hosts_file)
+        self.config_file = config_file if config_file is not None else os.environ.get("FLEETCTL_SSH_CONFIG")
+
+    def base_command(self, port=None):
+        command = ["ssh"]
+        if self.config_file:
+            command += ["-F", self.config_file]
+        if self.strict_host_key_checking:
+            command += ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + self.known_hosts_file]
+        else:
+            command += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        command += ["-o", "ConnectTimeout=%d" % max(1, int(self.timeout))]
+        if port is not None:
+            command += ["-p", str(port)]
+        return command
+
+
+def split_host_port(address, default_port=22):
+    """`host[:port]` → (host, port)."""
+    host, _, port = address.rpartition(":")
+    if not host:
+        return address, default_port
+    return host, int(port)
+
+
+class Tunnel:
+    """`ssh -N -L <local port>:<remote host>:<remote port> <tunnel host>` for one fleetctl run."""
+
+    def __init__(self, tunnel, remote_host, remote_port, options):
+        self.host, self.port = split_host_port(tunnel)
+        self.local_port = _free_local_port()
+        command = options.base_command(self.port)
+        if options.username:
+            command += ["-l", options.username]
+        command += ["-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-N",
+                    "-L", "127.0.0.1:%d:%s:%d" % (self.local_port, remote_host, remote_port), self.host]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        self._wait_until_open(options.timeout)
+
+    @property
+    def local_url(self):
+        return "http://127.0.0.1:%d" % self.local_port
+
+    def _wait_until_open(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode(errors="replace").strip()
+                raise OSError("failed initializing SSH client: %s" % (error or "ssh exited"))
+            try:
+                with socket.create_connection(("127.0.0.1", self.local_port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.close()
+        raise OSError("failed initializing SSH client: timed out connecting to %s" % self.host)
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _free_local_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def remote_command(host, command, options, port=22, forward_agent=False, via=None):
+    """The ssh argv that runs `command` (a list; empty = interactive shell) on `host`."""
+    argv = options.base_command(port)
+    if forward_agent:
+        argv.append("-A")
+    if via:
+        argv += ["-J", via]
+    if options.username:
+        argv += ["-l", options.username]
+    if not command:
+        return argv + ["-t", host]
+    return argv + [host, "--"] + list(command)
+
+
+def run(argv):
+    """Run a command attached to our terminal; its exit code."""
+    return subprocess.call(argv)

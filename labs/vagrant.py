@@ -1,0 +1,47 @@
+"""Running Vagrant on the lab's Vagrantfile, with the lab's state directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from labs.errors import LabError
+from labs.settings import VAGRANT_DIR, LabSettings
+
+INSTALL_HINT = ("install it: `sudo apt-get install --no-install-recommends vagrant` on "
+                "Debian/Ubuntu, or from https://developer.hashicorp.com/vagrant/install")
+
+
+def environment(settings: LabSettings) -> dict[str, str]:
+    """Vagrant's environment: a lab outside `.lab/` keeps its machine records apart."""
+    env = dict(os.environ, VAGRANT_CWD=str(VAGRANT_DIR), LAB_HOME=settings.state,
+               VAGRANT_DEFAULT_PROVIDER=os.environ.get("VAGRANT_DEFAULT_PROVIDER", "docker"),
+               VAGRANT_CHECKPOINT_DISABLE="1")
+    if settings.vagrant_dotfile_path:
+        env["VAGRANT_DOTFILE_PATH"] = settings.vagrant_dotfile_path
+    return env
+
+
+def vagrant(settings: LabSettings, *args: str, capture: bool = False,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """Run `vagrant ARGS`; its own output streams to the terminal unless captured."""
+    if shutil.which("vagrant") is None:
+        raise LabError("Vagrant is not installed", INSTALL_HINT)
+    result = subprocess.run(["vagrant", *args], env=environment(settings), text=True,
+                            capture_output=capture)
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip() if capture else "see above"
+        raise LabError(f"`vagrant {' '.join(args)}` failed: {detail}")
+    return result
+
+
+def machine_states(settings: LabSettings) -> dict[str, str]:
+    """{machine: state} from `vagrant status --machine-readable` (running, stopped, not_created)."""
+    out = vagrant(settings, "status", "--machine-readable", capture=True).stdout
+    states = {}
+    for line in out.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 4 and fields[2] == "state" and fields[1]:
+            states[fields[1]] = fields[3]
+    return states

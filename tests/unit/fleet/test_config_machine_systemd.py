@@ -1,0 +1,89 @@
+"""fleetd configuration, machine identity and the systemctl layer."""
+
+import subprocess
+
+import pytest
+
+from labs.fleet.config import Config, ConfigError, load_config, parse_duration
+from labs.fleet.machine import MachineIDError, detect_public_ip, parse_metadata, read_machine_id
+from labs.fleet.systemd import SystemctlManager, parse_show_output
+
+
+def test_defaults_are_fleet_2015_defaults(tmp_path):
+    config = load_config(str(tmp_path / "missing.conf"), environ={})
+    assert config == Config()
+    assert (config.agent_ttl, config.engine_reconcile_interval, config.etcd_request_timeout) == (30.0, 2.0, 1.0)
+    assert config.etcd_servers == ["http://127.0.0.1:2379", "http://127.0.0.1:4001"]
+    assert config.etcd_key_prefix == "/_coreos.com/fleet/" and config.units_directory == "/run/fleet/units/"
+
+
+def test_env_overrides_file_overrides_defaults(tmp_path):
+    conf = tmp_path / "fleet.conf"
+    conf.write_text('# comment\nagent_ttl = "10s"\nmetadata="region=us-west"\npublic_ip=10.0.0.9\n'
+                    'etcd_servers=["http://a:2379","http://b:2379"]\n')
+    config = load_config(str(conf), environ={"FLEET_AGENT_TTL": "3s", "FLEET_DISABLE_ENGINE": "true",
+                                             "FLEET_ENGINE_RECONCILE_INTERVAL": "0.5"})
+    assert (config.agent_ttl, config.metadata, config.public_ip) == (3.0, "region=us-west", "10.0.0.9")
+    assert config.etcd_servers == ["http://a:2379", "http://b:2379"]
+    assert config.disable_engine is True and config.engine_reconcile_interval == 0.5
+    with pytest.raises(ConfigError):
+        load_config(str(conf), environ={"FLEET_AGENT_TTL": "soon"})
+
+
+def test_go_durations():
+    assert parse_duration("1m30s") == 90 and parse_duration("500ms") == 0.5
+    with pytest.raises(ValueError):
+        parse_duration("30")
+
+
+def test_metadata_parsing():
+    assert parse_metadata("'region=us-west, az = b,bogus,role=a,role=b'") == {
+        "region": "us-west", "az": "b", "role": "b"}
+    assert parse_metadata("") == {}
+
+
+def test_machine_id(tmp_path):
+    path = tmp_path / "machine-id"
+    path.write_text("  abc123\n")
+    assert read_machine_id(str(path)) == "abc123"
+    path.write_text("\n")
+    with pytest.raises(MachineIDError, match="unable to determine local machine ID"):
+        read_machine_id(str(path))
+
+
+def test_public_ip_from_default_route_interface():
+    outputs = {"route": "default via 10.0.0.1 dev eth0 proto static\n",
+               "addr": "2: eth0    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\\n"}
+
+    def fake_run(command, **_):
+        return subprocess.CompletedProcess(command, 0, outputs["route" if "route" in command else "addr"], "")
+    assert detect_public_ip(fake_run) == "10.0.0.5"
+
+
+def test_systemctl_commands(tmp_path):
+    log = tmp_path / "calls"
+    script = tmp_path / "systemctl"
+    script.write_text('#!/bin/sh\necho "$@" >> %s\n'
+                      'if [ "$1" = show ]; then printf "Id=a.service\\nLoadState=loaded\\nActiveState=active\\n'
+                      'SubState=running\\n\\nId=b.service\\nLoadState=not-found\\nActiveState=inactive\\n'
+                      'SubState=dead\\n"; fi\n' % log)
+    script.chmod(0o755)
+    manager = SystemctlManager(str(tmp_path / "units"), systemctl=str(script))
+    manager.load("a.service", "[Service]\nExecStart=/bin/true\n", has_install_section=True)
+    manager.start("a.service")
+    manager.reload()
+    assert manager.unit_names() == ["a.service"]
+    assert manager.states(["a.service", "b.service"]) == {
+        "a.service": ("loaded", "active", "running"), "b.service": ("not-found", "inactive", "dead")}
+    manager.unload("a.service")
+    path = tmp_path / "units" / "a.service"
+    assert not path.exists()
+    assert log.read_text().splitlines() == [
+        "link --runtime --force %s" % path, "enable --runtime --force %s" % path, "start --no-block a.service",
+        "daemon-reload", "show --property=Id,LoadState,ActiveState,SubState a.service b.service",
+        "stop --no-block a.service", "disable --runtime a.service", "reset-failed a.service"]
+
+
+def test_show_output_parsing_keeps_argument_order():
+    output = "Id=x.service\nLoadState=loaded\nActiveState=failed\nSubState=failed\n"
+    assert parse_show_output(output, ["x.service"]) == {"x.service": ("loaded", "failed", "failed")}

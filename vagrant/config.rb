@@ -1,0 +1,80 @@
+# Size the CoreOS cluster created by Vagrant
+$num_instances=3
+
+# Change basename of the VM
+# The default value is "core", which results in VMs named starting with
+# "core-01" through to "core-${num_instances}".
+$instance_name_prefix="core"
+
+# Change the version of CoreOS to be installed
+# To deploy a specific version, simply set $image_version accordingly.
+# For example, to deploy version 709.0.0, set $image_version="709.0.0".
+# The default value is "current", which points to the current version
+# of the selected channel
+#$image_version = "current"
+
+# Official CoreOS channel from which updates should be downloaded
+# (CoreOS is gone: in this lab the channel is recorded in /etc/coreos/update.conf only)
+$update_channel='stable'
+
+# Used to fetch a new discovery token for a cluster of size $num_instances.
+# 2015: "https://discovery.etcd.io/new?size=#{$num_instances}"; the lab runs its own
+# discovery service, whose address the Vagrantfile puts in $lab_discovery.
+$new_discovery_url="#{$lab_discovery}/new?size=#{$num_instances}"
+
+# Automatically replace the discovery token on 'vagrant up'
+if File.exist?(CLOUD_CONFIG_PATH) && ARGV[0].eql?('up')
+  require 'open-uri'
+  require 'yaml'
+
+  token = URI.open($new_discovery_url).read
+
+  data = YAML.load(IO.readlines(CLOUD_CONFIG_PATH)[1..-1].join)
+
+  if data.key? 'coreos' and data['coreos'].key? 'etcd'
+    data['coreos']['etcd']['discovery'] = token
+  end
+
+  if data.key? 'coreos' and data['coreos'].key? 'etcd2'
+    data['coreos']['etcd2']['discovery'] = token
+  end
+
+  # Fix for YAML.load() converting reboot-strategy from 'off' to `false`
+  if data.key? 'coreos' and data['coreos'].key? 'update' and data['coreos']['update'].key? 'reboot-strategy'
+    if data['coreos']['update']['reboot-strategy'] == false
+      data['coreos']['update']['reboot-strategy'] = 'off'
+    end
+  end
+
+  # 2015 rewrote user-data in place; the lab writes the copy that is uploaded
+  # ($rendered_user_data, in the lab's state directory) so your checkout stays clean.
+  yaml = YAML.dump(data)
+  File.open($rendered_user_data, 'w') { |file| file.write("#cloud-config\n\n#{yaml}") }
+end
+
+#
+# coreos-vagrant is configured through a series of configuration
+# options (global ruby variables) which are detailed below. To modify
+# these options, first copy this file to "config.rb". Then simply
+# uncomment the necessary lines, and modify the values.
+
+# Enable port forwarding of Docker TCP socket
+# Set to the TCP port you want exposed on the *host* machine, default is 2375
+# (not offered by the lab: each machine's docker API stays inside the machine;
+# the notebooks reach it over SSH)
+#$expose_docker_tcp=2375
+
+# Customize VMs (VM providers only; a container takes what it needs)
+#$vm_gui = false
+#$vm_memory = 1024
+#$vm_cpus = 1
+
+# Share additional folders to the CoreOS VMs
+# For example,
+# $shared_folders = {'/path/on/host' => '/path/on/guest', '/home/foo/app' => '/app'}
+# or, to map host folders to guest folders of the same name,
+# $shared_folders = Hash[*['/home/foo/app1', '/home/foo/app2'].map{|d| [d, d]}.flatten]
+#$shared_folders = {}
+
+# Enable port forwarding from guest(s) to host machine, syntax is: { 80 => 8080 }, auto correction is enabled by default.
+#$forwarded_ports = {}
