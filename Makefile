@@ -13,7 +13,7 @@ cluster: host-deps $(VENV)/.installed  ## set up and boot the cluster, no Jupyte
 	$(LAB) up
 
 test: host-deps $(VENV)/.installed  ## unit tests, then integration tests on a freshly booted test cluster
-	LAB_HOME=$(TEST_LAB_HOME) $(VENV)/bin/python -m pytest -q
+	LAB_HOME=$(TEST_LAB_HOME) LAB_FRESH=1 LAB_TEARDOWN=1 LABS_SOLVE=1 $(VENV)/bin/python -m pytest -q
 
 unit: $(VENV)/.installed  ## only the tests that need no cluster
 	$(VENV)/bin/python -m pytest -q tests/unit

@@ -1,0 +1,169 @@
+"""labs.Cluster on the live cluster: run, run_all, big output, timeouts, errors, reconnect."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import paramiko
+import pytest
+
+from labs import (AuthenticationFailed, Cluster, CommandFailed, CommandTimeout, HostKeyError,
+                  MachineDown)
+from tests.integration.toolkit_fixtures import cluster, lab  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.integration
+MiB = 1024 * 1024
+
+
+def test_run_returns_output_status_and_duration(cluster):
+    result = cluster["core-01"].run("hostname; echo to-stderr >&2")
+    assert result.stdout == "core-01\n" and result.stderr == "to-stderr\n"
+    assert result.exit_status == 0 and result.ok
+    assert 0 < result.duration < 5
+    assert (result.machine, result.command) == ("core-01", "hostname; echo to-stderr >&2")
+
+
+def test_nonzero_exit_raises_with_machine_command_status_and_stderr(cluster):
+    with pytest.raises(CommandFailed) as error:
+        cluster["core-02"].run("echo first >&2; echo second >&2; exit 3")
+    text = str(error.value)
+    assert "core-02" in text and "exit 3" in text and "status 3" in text and "second" in text
+    result = cluster["core-02"].run("exit 3", check=False)
+    assert result.exit_status == 3 and not result.ok
+
+
+def test_stdin_input(cluster):
+    assert cluster["core-01"].run("tr a-z A-Z", input="hello\n").stdout == "HELLO\n"
+
+
+def test_five_mib_on_both_streams_does_not_deadlock(cluster):
+    result = cluster["core-03"].run(
+        "head -c 5242880 /dev/zero | tr '\\0' o; head -c 5242880 /dev/zero | tr '\\0' e >&2",
+        timeout=60)
+    assert len(result.stdout) == 5 * MiB and set(result.stdout) == {"o"}
+    assert len(result.stderr) == 5 * MiB and set(result.stderr) == {"e"}
+
+
+def test_streaming_callbacks_see_output_as_it_comes(cluster):
+    seen = []
+    started = time.monotonic()
+    cluster["core-01"].run("echo one; sleep 1; echo two",
+                           on_stdout=lambda text: seen.append((time.monotonic() - started, text)))
+    assert "".join(text for _, text in seen) == "one\ntwo\n"
+    assert seen[0][0] < 0.9               # "one" arrived before the command ended
+
+
+def test_timeout_returns_partial_output_and_stops_the_command(cluster):
+    machine = cluster["core-01"]
+    result = machine.run("echo started; sleep 30; echo never", timeout=1, check=False)
+    assert result.timed_out and result.exit_status is None and not result.ok
+    assert result.stdout == "started\n" and 0.9 < result.duration < 5
+    with pytest.raises(CommandTimeout) as error:
+        machine.run("echo partial; sleep 30", timeout=1)
+    assert error.value.result.stdout == "partial\n" and "timed out" in str(error.value)
+    assert "sleep 30" not in machine.run("ps -eo args", timeout=10).stdout
+
+
+def test_one_connection_per_machine_and_thread_safe(cluster):
+    machine = cluster["core-02"]
+    machine.run("true")
+    before = machine.connects
+    outputs, errors = [], []
+
+    def worker(i):
+        try:
+            outputs.append(machine.run(f"echo {i}").stdout.strip())
+        except Exception as error:  # pragma: no cover - shown on failure
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors and sorted(outputs, key=int) == [str(i) for i in range(24)]
+    assert machine.connects == before           # no new handshake
+
+
+def test_run_all_runs_in_parallel_in_machine_order(cluster):
+    started = time.monotonic()
+    results = cluster.run_all("sleep 1; hostname")
+    elapsed = time.monotonic() - started
+    assert list(results) == cluster.machines == ["core-01", "core-02", "core-03"]
+    assert [r.stdout.strip() for r in results.values()] == cluster.machines
+    assert elapsed < 2.5
+    with pytest.raises(CommandFailed) as error:
+        cluster.run_all("test $(hostname) != core-02")
+    assert list(error.value.failed) == ["core-02"]
+    assert len(error.value.results) == 3
+
+
+def test_unknown_machine_lists_the_known_ones(cluster):
+    with pytest.raises(LookupError) as error:
+        cluster["core-99"]
+    assert "core-99" in str(error.value) and "core-01, core-02, core-03" in str(error.value)
+
+
+def _copy_config(cluster, tmp_path, replace=None):
+    text = cluster.path.read_text()
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
+    path = tmp_path / "ssh_config"
+    path.write_text(text)
+    return path
+
+
+def test_changed_host_key_is_refused(cluster, tmp_path):
+    known = tmp_path / "known_hosts"
+    shutil.copy(cluster["core-01"].config.known_hosts_files[0], known)
+    other_key = paramiko.Ed25519Key.from_private_key_file  # noqa: F841 (documentation)
+    lines = known.read_text().splitlines()
+    core01 = cluster["core-01"].config.host_key_name
+    fake = [line for line in lines if not line.startswith(core01 + " ")]
+    donor = next(line for line in lines if not line.startswith(core01 + " ")).split(" ", 1)[1]
+    known.write_text("\n".join(fake + [f"{core01} {donor}"]) + "\n")
+    path = _copy_config(cluster, tmp_path, {str(cluster["core-01"].config.known_hosts_files[0]):
+                                            str(known)})
+    with pytest.raises(HostKeyError, match="does not match"):
+        Cluster.from_ssh_config(path)["core-01"].run("true")
+    known.write_text("")
+    with pytest.raises(HostKeyError, match="has no key"):
+        Cluster.from_ssh_config(path)["core-01"].run("true")
+
+
+def test_wrong_key_is_an_authentication_failure(cluster, tmp_path):
+    key = tmp_path / "id_ed25519"
+    paramiko.RSAKey.generate(2048).write_private_key_file(str(key))
+    identity = cluster["core-01"].config.identity_files[0]
+    path = _copy_config(cluster, tmp_path, {identity: str(key)})
+    with pytest.raises(AuthenticationFailed) as error:
+        Cluster.from_ssh_config(path)["core-01"].run("true")
+    assert "core-01" in str(error.value) and "refused" in str(error.value)
+
+
+def test_reconnect_and_etcd_failover_after_halt_and_resume(cluster, lab_cluster):
+    machine = cluster["core-02"]
+    machine.run("true")
+    connects = machine.connects
+    client = cluster.etcd("core-02")
+    client.write("/toolkit-test/failover", "before")
+    assert client.member == "core-02"
+    lab(lab_cluster, "halt", "core-02")
+    try:
+        with pytest.raises(MachineDown) as error:
+            machine.run("true")
+        assert "core-02" in str(error.value) and "lab resume core-02" in str(error.value)
+        # the very next etcd call goes to another member
+        assert client.read("/toolkit-test/failover").value == "before"
+        assert client.member != "core-02"
+        client.write("/toolkit-test/failover", "during")
+        results = cluster.run_all("hostname", check=False)
+        assert results["core-02"].error and results["core-01"].ok
+    finally:
+        lab(lab_cluster, "resume", "core-02")
+    assert machine.run("hostname").stdout == "core-02\n"
+    assert machine.connects == connects + 1
+    assert machine.run("ETCDCTL_API=2 etcdctl get /toolkit-test/failover").stdout == "during\n"
+    client.delete("/toolkit-test/failover")
