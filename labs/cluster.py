@@ -377,22 +377,34 @@ class Machine:
 
     # -- channels --
 
-    def _open(self, opener: Callable[[LabTransport], paramiko.Channel]) -> paramiko.Channel:
-        """Open a channel, reconnecting once if the transport turns out to be dead."""
-        for attempt in (1, 2):
+    def _open(self, opener: Callable[[LabTransport], paramiko.Channel],
+              busy_retry: float = 0.0) -> paramiko.Channel:
+        """Open a channel, reconnecting once if the transport turns out to be dead.
+
+        sshd refuses session channels beyond its MaxSessions (10, counting sessions it is
+        still tearing down); with `busy_retry` such refusals are retried for that long.
+        """
+        reconnected = False
+        give_up = time.monotonic() + busy_retry
+        delay = 0.01
+        while True:
             transport = self.transport()
             try:
                 return opener(transport)
             except (paramiko.SSHException, EOFError, OSError) as error:
                 if transport.is_active() and isinstance(error, paramiko.ChannelException):
+                    if time.monotonic() < give_up:
+                        time.sleep(delay)
+                        delay = min(delay * 2, 0.2)
+                        continue
                     raise ClusterError(f"{self.name} refused a channel: {error}") from None
                 self._drop(transport)
-                if attempt == 2:
+                if reconnected:
                     raise MachineDown(self.name, f"connection lost: {error or type(error).__name__}") from None
-        raise AssertionError("unreachable")
+                reconnected = True
 
     def open_session(self) -> paramiko.Channel:
-        return self._open(lambda t: t.open_session(timeout=CHANNEL_OPEN_TIMEOUT_S))
+        return self._open(lambda t: t.open_session(timeout=CHANNEL_OPEN_TIMEOUT_S), busy_retry=5.0)
 
     def open_tcp(self, host: str, port: int) -> paramiko.Channel:
         """A `direct-tcpip` channel to host:port as seen from the machine (an SSH tunnel)."""

@@ -19,11 +19,16 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import warnings
 
 import paramiko
 import urllib3.connection
 
 from labs.cluster import Cluster, ClusterError, Machine
+
+# python-etcd 0.4.5 calls HTTPResponse.getheader(s), deprecated in urllib3 2.x: the warnings
+# would land in notebook outputs (and break output comparisons), so they are silenced here.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"etcd(\..*)?$")
 
 ETCD_PORT = 2379
 DOCKER_SOCKET = "/var/run/docker.sock"

@@ -10,8 +10,6 @@ import logging
 import threading
 from dataclasses import dataclass
 
-import etcd
-
 from .requirements import metadata_satisfied
 from .scheduler import AgentState
 from .schema import INACTIVE, LAUNCHED, LOADED, UnitState
@@ -154,11 +152,7 @@ class Agent:
             self.systemd.reload()
 
     def _clear_job_state(self, name):
-        """Drop our launched heartbeat, never a new owner's (a small guard over fleet)."""
-        try:
-            self.registry.client.delete(self.registry.key("job", name, "job-state"), prevValue=self.machine.id)
-        except (etcd.EtcdKeyNotFound, etcd.EtcdCompareFailed):
-            pass
+        self.registry.clear_job_state(name, self.machine.id)
 
     def heartbeat_jobs(self):
         """Refresh `job-state` of every unit we launched."""

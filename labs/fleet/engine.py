@@ -12,7 +12,7 @@ import time
 import etcd
 
 from . import scheduler
-from .schema import ENGINE_VERSION
+from .schema import ENGINE_VERSION, INACTIVE
 
 log = logging.getLogger("fleet.engine")
 
@@ -103,9 +103,9 @@ class Engine:
                 return
             self._do(task)
         for job in cluster.jobs.values():
-            if not job.target_machine and job.target_state != "inactive":
+            if not job.target_machine and job.target_state != INACTIVE:
                 log.debug("Unable to schedule Job(%s): %s", job.name,
-                          scheduler.unschedulable_reason(cluster, job))
+                          scheduler.unschedulable_reason(cluster))
 
     def _do(self, task):
         try:

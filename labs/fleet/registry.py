@@ -178,8 +178,13 @@ class Registry:
         """The agent's "launched" heartbeat."""
         self.client.write(self.key("job", name, "job-state"), machine_id, ttl=ttl_seconds(ttl))
 
-    def clear_job_state(self, name):
-        self._delete("job", name, "job-state")
+    def clear_job_state(self, name, machine_id):
+        """Drop `machine_id`'s launched heartbeat, never a newer owner's
+        (fleet deletes unconditionally; the guard avoids a spurious `loaded`)."""
+        try:
+            self._delete("job", name, "job-state", prevValue=machine_id)
+        except etcd.EtcdCompareFailed:
+            pass
 
     # --- unit states ----------------------------------------------------
 

@@ -183,7 +183,7 @@ def decide(cluster, job):
     return None
 
 
-def unschedulable_reason(cluster, job):
+def unschedulable_reason(cluster):
     """Why `decide` found nothing, worded as fleet's debug log."""
     if not cluster.machines:
         return "zero agents available"

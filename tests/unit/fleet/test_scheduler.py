@@ -136,4 +136,4 @@ def test_no_rebalancing_when_a_machine_joins():
 def test_unschedulable_reason_wording():
     cluster = scheduler.ClusterState([unit("a.service")], [])
     assert scheduler.plan(cluster) == []
-    assert scheduler.unschedulable_reason(cluster, cluster.jobs["a.service"]) == "zero agents available"
+    assert scheduler.unschedulable_reason(cluster) == "zero agents available"
