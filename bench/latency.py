@@ -7,7 +7,8 @@ Prints key=value lines:
   ssh_cli_median_ms, ssh_cli_p95_ms    ssh -F <ssh_config> core-01 true (a new connection each)
   vagrant_ssh_median_ms          vagrant ssh core-01 -c true (from vagrant/, lab's environment)
   run_all_3_ms, sequential_3_ms  run_all("true") on 3 machines vs one after the other (medians)
-and the ratios against the targets (median <= 80 ms, >= 3x the ssh CLI, >= 15x vagrant ssh,
+plus one_sleep100_ms / run_all_3_sleep100_ms (`sleep 0.1`: the parallelism without the
+remote CPU contention of `true` on a small host), and the ratios against the targets (median <= 80 ms, >= 3x the ssh CLI, >= 15x vagrant ssh,
 run_all on 3 machines <= 1.5x one machine).
 """
 
@@ -86,6 +87,9 @@ def main() -> int:
     parallel = timed(lambda: cluster.run_all("true", machines=names), 50)
     sequential = timed(lambda: [cluster[n].run("true") for n in names], 50)
 
+    one_sleep = timed(lambda: machine.run("sleep 0.1"), 10)
+    all_sleep = timed(lambda: cluster.run_all("sleep 0.1", machines=names), 10)
+
     median = statistics.median(lib)
     cli_median = statistics.median(cli)
     print(f"runs={args.runs}")
@@ -98,6 +102,8 @@ def main() -> int:
     print(f"one_machine_ms={statistics.median(one):.2f}")
     print(f"run_all_3_ms={statistics.median(parallel):.2f}")
     print(f"sequential_3_ms={statistics.median(sequential):.2f}")
+    print(f"one_sleep100_ms={statistics.median(one_sleep):.2f}")
+    print(f"run_all_3_sleep100_ms={statistics.median(all_sleep):.2f}")
     print(f"speedup_vs_ssh_cli={cli_median / median:.1f}")
     if vagrant:
         print(f"speedup_vs_vagrant_ssh={statistics.median(vagrant) / median:.1f}")

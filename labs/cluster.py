@@ -496,13 +496,15 @@ class Machine:
                       time.monotonic() - start, timed_out)
 
     def interact(self, command: str, inputs: Iterable[str] = (), timeout: float = 60,
-                 settle: float = 0.4, step_timeout: float = 15, width: int = 100,
+                 settle: float = 0.4, startup: float = 10, width: int = 100,
                  on_output: OutputCallback | None = None) -> "Transcript":
         """Run an interactive program on a terminal (pty), typing `inputs` one line at a time.
 
-        Before each line it waits until the program has printed something and then been
-        quiet for `settle` seconds (at most `step_timeout`). Returns the Transcript, with the
-        terminal's control sequences stripped. Stderr is part of the terminal's output.
+        Before the first line it waits for the program's first output (at most `startup`
+        seconds, e.g. a container starting), before each line until the output has been quiet
+        for `settle` seconds. Returns the Transcript, with the terminal's control sequences
+        stripped; stderr is part of the terminal's output. After `timeout` seconds in all, the
+        program is stopped (SIGHUP) and the transcript says timed_out.
         """
         start = time.monotonic()
         deadline = start + timeout
@@ -514,28 +516,31 @@ class Machine:
                 screen = _Stream(on_output)
                 transport = channel.get_transport()
 
-                def pump(until: float, quiet: float | None) -> None:
-                    seen, last = False, time.monotonic()
-                    while time.monotonic() < min(until, deadline):
-                        got = False
+                def pump(first_wait: float | None) -> None:
+                    """Read until quiet (settle s after output, first_wait s without any)."""
+                    start = last = time.monotonic()
+                    seen = False
+                    while time.monotonic() < deadline:
                         while channel.recv_ready():
                             data = channel.recv(CHUNK)
                             if not data:
                                 break
                             screen.add(data)
-                            got, seen, last = True, True, time.monotonic()
+                            seen, last = True, time.monotonic()
                         if channel.eof_received or channel.closed or not transport.is_active():
                             return
-                        if quiet is not None and seen and not got and time.monotonic() - last >= quiet:
+                        now = time.monotonic()
+                        if first_wait is not None and (
+                                (seen and now - last >= settle) or (not seen and now - start >= first_wait)):
                             return
                         select.select([channel], [], [], 0.05)
 
-                for line in inputs:
-                    pump(time.monotonic() + step_timeout, settle)
+                for number, line in enumerate(inputs):
+                    pump(startup if number == 0 else settle)
                     if channel.eof_received or channel.closed:
                         break
                     channel.sendall((line + "\n").encode())
-                pump(deadline, None)
+                pump(None)
                 timed_out = not (channel.eof_received or channel.closed)
                 status = None
                 if not timed_out and channel.status_event.wait(max(deadline - time.monotonic(), 1)):

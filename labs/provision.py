@@ -20,7 +20,8 @@ from labs.discovery import new_url
 from labs.dockerhost import docker, ensure_engine, machine_run_flags, port_owner
 from labs.errors import LabError
 from labs.image import ensure_machine_image
-from labs.settings import DISCOVERY_CONTAINER_PORT, LABEL, VAGRANT_DIR, LabSettings, port_free
+from labs.settings import (DISCOVERY_CONTAINER_PORT, LABEL, STATE_LABEL, VAGRANT_DIR, LabSettings,
+                           port_free)
 from labs.vagrant import machine_states, vagrant
 
 HEALTH_TIMEOUT_S = 180
@@ -46,6 +47,7 @@ def prepare(settings: LabSettings) -> dict:
     """Everything `vagrant up` needs before the first machine is created."""
     validate_user_data()
     ensure_engine(settings.path())
+    remove_orphaned_labs()
     image = ensure_machine_image(log)
     flags = machine_run_flags(image, settings.path("run-flags.json"))
     ensure_network(settings)
@@ -64,6 +66,26 @@ def validate_user_data(path: Path = VAGRANT_DIR / "user-data") -> None:
                        "fix the lines above (check with `lab validate`)")
 
 
+def label_args(settings: LabSettings) -> list[str]:
+    return [arg for key, value in settings.labels.items() for arg in ("--label", f"{key}={value}")]
+
+
+def remove_orphaned_labs() -> None:
+    """Remove what labs left behind whose state directory is gone (a deleted clone, a crashed
+    CI run): their containers would otherwise hold ports and addresses forever."""
+    listings = (("container", ["ps", "-a"], "{{.Names}}"), ("volume", ["volume", "ls"], "{{.Name}}"),
+                ("network", ["network", "ls"], "{{.Name}}"))
+    for kind, command, name_field in listings:
+        out = docker(*command, "--filter", f"label={STATE_LABEL}", "--format",
+                     f'{name_field}\t{{{{.Label "{STATE_LABEL}"}}}}').stdout
+        for line in out.splitlines():
+            name, _, state = line.partition("\t")
+            if not Path(state, "settings.json").exists():
+                log(f"removing {kind} {name}: its lab ({state}) no longer exists")
+                docker(*(["rm", "-f", "-v"] if kind == "container" else [kind, "rm"]), name,
+                       check=False)
+
+
 def ensure_network(settings: LabSettings) -> None:
     found = docker("network", "inspect", settings.network, "--format",
                    "{{range .IPAM.Config}}{{.Subnet}}{{end}}", check=False)
@@ -72,8 +94,8 @@ def ensure_network(settings: LabSettings) -> None:
             raise LabError(f"network {settings.network} exists with subnet {found.stdout.strip()}, "
                            f"expected {settings.subnet}", f"remove it: `docker network rm {settings.network}`")
         return
-    created = docker("network", "create", "--subnet", settings.subnet, "--label",
-                     f"{LABEL}={settings.name}", settings.network, check=False)
+    created = docker("network", "create", "--subnet", settings.subnet,
+                     *label_args(settings), settings.network, check=False)
     if created.returncode != 0:
         raise LabError(f"cannot create the lab network {settings.subnet}: {created.stderr.strip()}",
                        f"another network uses that range; pick another subnet in {settings.path('settings.json')}")
@@ -89,7 +111,7 @@ def ensure_discovery(settings: LabSettings, image: str) -> None:
         state = docker("inspect", name, check=False)
     if state.returncode != 0:
         require_free_port(settings.discovery_port, "the discovery service")
-        docker("run", "-d", "--name", name, "--label", f"{LABEL}={settings.name}",
+        docker("run", "-d", "--name", name, *label_args(settings),
                "--network", settings.network, "--ip", settings.discovery_ip,
                "-p", f"127.0.0.1:{settings.discovery_port}:{DISCOVERY_CONTAINER_PORT}",
                "-e", "PYTHONPATH=/opt/labs", "--stop-signal", "SIGTERM", "--entrypoint", "python3",

@@ -28,7 +28,8 @@ PORT_BLOCK = 10                # 9 SSH ports + the discovery service per lab
 MACHINE_HOST_OFFSET = 100      # core-01 = .101, as coreos-vagrant's 172.17.8.101
 DISCOVERY_HOST_OFFSET = 10
 DISCOVERY_CONTAINER_PORT = 8087
-LABEL = "io.coreos-lab.lab"    # docker label on everything a lab creates
+LABEL = "io.coreos-lab.lab"    # docker label on everything a lab creates: its name
+STATE_LABEL = "io.coreos-lab.state"  # ... and its state directory, to spot orphans
 
 
 def state_dir() -> Path:
@@ -78,6 +79,11 @@ class LabSettings:
             return None
         return str(self.path("vagrant"))
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The docker labels on every container, network and volume of this lab."""
+        return {LABEL: self.name, STATE_LABEL: self.state}
+
     def machine_name(self, index: int, prefix: str = "core") -> str:
         return f"{prefix}-{index:02d}"
 
@@ -101,7 +107,7 @@ class LabSettings:
         data = asdict(self)
         data.update(network=self.network, discovery_container=self.discovery_container,
                     discovery_port=self.discovery_port, discovery_host_url=self.discovery_host_url,
-                    discovery_internal_url=self.discovery_internal_url, label=LABEL,
+                    discovery_internal_url=self.discovery_internal_url, labels=self.labels,
                     vagrant_dotfile_path=self.vagrant_dotfile_path,
                     machines=[{"ip": self.machine_ip(i), "ssh_port": self.ssh_port(i)}
                               for i in range(1, MAX_MACHINES + 1)])

@@ -19,16 +19,12 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import warnings
 
 import paramiko
 import urllib3.connection
 
 from labs.cluster import Cluster, ClusterError, Machine
 
-# python-etcd 0.4.5 calls HTTPResponse.getheader(s), deprecated in urllib3 2.x: the warnings
-# would land in notebook outputs (and break output comparisons), so they are silenced here.
-warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"etcd(\..*)?$")
 
 ETCD_PORT = 2379
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -125,6 +121,26 @@ def pump(sock: socket.socket, channel: paramiko.Channel) -> None:
             pass
 
 
+class _Headers:
+    """A urllib3 response with the `getheader(s)` python-etcd 0.4.5 calls.
+
+    urllib3 2.x deprecates them (the warnings would land in notebook outputs) and 2.6.0
+    removed them; `.headers` works everywhere.
+    """
+
+    def __init__(self, response):
+        self._response = response
+
+    def __getattr__(self, name):
+        return getattr(self._response, name)
+
+    def getheader(self, name, default=None):
+        return self._response.headers.get(name, default)
+
+    def getheaders(self):
+        return self._response.headers
+
+
 def _etcd_client_class():
     import etcd
 
@@ -144,7 +160,7 @@ def _etcd_client_class():
 
         def api_execute(self, path, method, params=None, timeout=None):
             try:
-                return super().api_execute(path, method, params=params, timeout=timeout)
+                return _Headers(super().api_execute(path, method, params=params, timeout=timeout))
             except etcd.EtcdWatchTimedOut:
                 raise
             except etcd.EtcdConnectionFailed as error:
@@ -153,6 +169,9 @@ def _etcd_client_class():
                     f"etcd did not answer through the SSH tunnel (last member: "
                     f"{self.tunnel.current}; {detail}). If a machine was halted, the next call "
                     f"uses another member; `lab status` shows what runs", cause=error) from error
+
+        def _check_cluster_id(self, response):
+            super()._check_cluster_id(_Headers(response))
 
         def __repr__(self) -> str:
             return f"<etcd client via SSH tunnel to {self.tunnel.current}>"

@@ -2,7 +2,10 @@
 
 Both shell out to the system OpenSSH client (spec §8). FLEETCTL_SSH_CONFIG,
 if set, is passed as `ssh -F`, so a lab's generated ssh_config (host
-aliases, keys, ports) works for tunnels and remote commands alike.
+aliases, keys, ports, pinned host keys) works for tunnels and remote commands
+alike: with it, the config decides the port of a `--tunnel` host given
+without `:port` and which known_hosts file to check against (only
+`--strict-host-key-checking=false` still overrides it).
 """
 
 import os
@@ -27,7 +30,8 @@ class SSHOptions:
         if self.config_file:
             command += ["-F", self.config_file]
         if self.strict_host_key_checking:
-            command += ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + self.known_hosts_file]
+            if not self.config_file:
+                command += ["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + self.known_hosts_file]
         else:
             command += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
         command += ["-o", "ConnectTimeout=%d" % max(1, int(self.timeout))]
@@ -37,7 +41,7 @@ class SSHOptions:
 
 
 def split_host_port(address, default_port=22):
-    """`host[:port]` → (host, port)."""
+    """`host[:port]` → (host, port); `default_port` (may be None) without `:port`."""
     host, _, port = address.rpartition(":")
     if not host:
         return address, default_port
@@ -48,7 +52,8 @@ class Tunnel:
     """`ssh -N -L <local port>:<remote host>:<remote port> <tunnel host>` for one fleetctl run."""
 
     def __init__(self, tunnel, remote_host, remote_port, options):
-        self.host, self.port = split_host_port(tunnel)
+        # Without `:port`, an ssh config (FLEETCTL_SSH_CONFIG) may name the port: don't override it.
+        self.host, self.port = split_host_port(tunnel, None if options.config_file else 22)
         self.local_port = _free_local_port()
         command = options.base_command(self.port)
         if options.username:

@@ -118,7 +118,6 @@ def _copy_config(cluster, tmp_path, replace=None):
 def test_changed_host_key_is_refused(cluster, tmp_path):
     known = tmp_path / "known_hosts"
     shutil.copy(cluster["core-01"].config.known_hosts_files[0], known)
-    other_key = paramiko.Ed25519Key.from_private_key_file  # noqa: F841 (documentation)
     lines = known.read_text().splitlines()
     core01 = cluster["core-01"].config.host_key_name
     fake = [line for line in lines if not line.startswith(core01 + " ")]
@@ -161,6 +160,12 @@ def test_reconnect_and_etcd_failover_after_halt_and_resume(cluster, lab_cluster)
         client.write("/toolkit-test/failover", "during")
         results = cluster.run_all("hostname", check=False)
         assert results["core-02"].error and results["core-01"].ok
+        with pytest.raises(MachineDown, match="core-02"):
+            cluster.run_all("hostname")
+        from labs.widgets import cluster_rows, dashboard_text
+        rows = {row.machine: row for row in cluster_rows(cluster)}
+        assert not rows["core-02"].up and rows["core-01"].up
+        assert "core-02  down" in dashboard_text(list(rows.values()))
     finally:
         lab(lab_cluster, "resume", "core-02")
     assert machine.run("hostname").stdout == "core-02\n"
