@@ -465,9 +465,9 @@ class Machine:
                 if not data:
                     break
                 out.add(data)
-            if channel.eof_received and not channel.recv_ready() and not channel.recv_stderr_ready():
-                break
-            if channel.closed:
+            # Done when the server closed the channel and both buffers are drained. Not at EOF:
+            # sshd sends EOF when the command's stdout closes, and stderr may still follow.
+            if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
                 break
             wait = 1.0
             if deadline is not None:

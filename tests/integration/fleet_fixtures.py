@@ -82,8 +82,9 @@ class Fleet:
         self.by_id = {m.id: m for m in machines}
 
     def _lab_machine_names(self):
-        from labs import provision
-        return provision.machine_names(self.settings)
+        """The `Host` entries of the lab's ssh_config (no Vagrant call: it may hold a lock)."""
+        text = Path(self.ssh_config).read_text()
+        return re.findall(r"^Host\s+(\S+)\s*$", text, flags=re.M)
 
     # --- running things ---------------------------------------------------
 
@@ -250,7 +251,8 @@ class Units:
     def name(self, base: str) -> str:
         """`<prefix>-<base>`, with `.service` unless base has a unit suffix."""
         name = f"{self.prefix}-{base}"
-        return name if "." in base else name + ".service"
+        suffixes = (".service", ".socket", ".timer", ".path", ".mount", ".target")
+        return name if name.endswith(suffixes) else name + ".service"
 
     def write(self, name: str, text: str, machine: str | None = None) -> str:
         """Write a unit file into the scratch dir; its path on the machine."""
@@ -271,7 +273,7 @@ class Units:
         """fleetctl run in the scratch dir (so unit files are found by name)."""
         for arg in args:
             if arg.startswith(self.prefix):
-                self.names.add(arg if "." in arg else arg + ".service")
+                self.names.add(arg)
         return self.fleet.fleetctl(*args, machine=machine or self.machine, check=check, timeout=timeout,
                                    cwd=self.dir)
 
