@@ -85,6 +85,11 @@ def exercise(id: str, title: str, notebook: str, **params):
     return register
 
 
+def load_exercises() -> None:
+    """The exercises live in labs.exercises, one module per topic; importing registers them."""
+    import labs.exercises  # noqa: F401
+
+
 def _missing(what: str, id: str):
     def fail(*args, **kwargs):
         raise NotImplementedError(f"exercise {id!r} has no {what}")
@@ -124,6 +129,7 @@ def solving() -> bool:
 def check(exercise_id: str, cluster: Cluster | None = None, *, solve: bool | None = None,
           raise_on_fail: bool | None = None, record: bool = True, **params) -> CheckResult:
     """Check one exercise on the live cluster; returns a CheckResult that shows ✔ / ✘."""
+    load_exercises()
     try:
         entry = EXERCISES[exercise_id]
     except KeyError:
@@ -213,6 +219,7 @@ class Progress:
 
 def progress(path: Path | None = None) -> Progress:
     """Every exercise across the notebooks, and which ones this learner has passed."""
+    load_exercises()
     done = load_progress(path).get("exercises", {})
     rows = []
     for entry in sorted(EXERCISES.values(), key=lambda e: (e.notebook, e.id)):
@@ -220,204 +227,3 @@ def progress(path: Path | None = None) -> Progress:
         rows.append((entry.notebook, entry.id, entry.title, record is not None,
                      (record or {}).get("passed_at", "")))
     return Progress(rows)
-
-
-# --- helpers for the exercises -----------------------------------------------------------------
-
-def _etcd_node(cluster: Cluster, key: str):
-    import etcd
-    try:
-        return cluster.etcd().read(key)
-    except etcd.EtcdKeyNotFound:
-        return None
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
-
-
-# --- the course's exercises --------------------------------------------------------------------
-
-@exercise("etcd-key", "Write a key into etcd", "02-etcd", key="/workshop/alice", value="hello etcd")
-def etcd_key(cluster, key, value):
-    node = _etcd_node(cluster, key)
-    if node is None:
-        return failed(f"the key {key} does not exist yet: "
-                      f"`etcdctl set {key} {_sh_quote(value)}` on any machine")
-    if node.dir:
-        return failed(f"{key} is a directory, expected a key holding {value!r}: "
-                      f"`etcdctl rmdir {key}` (or `etcdctl rm --recursive {key}`), then set it")
-    if node.value != value:
-        return failed(f"the key {key} exists but holds {node.value!r}, expected {value!r}")
-    return passed(f"{key} holds {value!r}")
-
-
-@etcd_key.solution
-def _(cluster, key, value):
-    cluster["core-01"].run(f"ETCDCTL_API=2 etcdctl set {key} {_sh_quote(value)}")
-
-
-@etcd_key.reset
-def _(cluster, key, value):
-    cluster["core-01"].run(f"ETCDCTL_API=2 etcdctl rm --recursive {key}", check=False)
-
-
-@exercise("etcd-ttl", "A key that expires", "02-etcd", key="/workshop/session", min_ttl=10)
-def etcd_ttl(cluster, key, min_ttl):
-    node = _etcd_node(cluster, key)
-    if node is None:
-        return failed(f"there is no key {key} (or its TTL ran out already): "
-                      f"`etcdctl set --ttl 300 {key} active`")
-    if node.ttl is None:
-        return failed(f"the key {key} exists but never expires (no TTL): set it again with "
-                      f"`--ttl 300`, or `etcdctl update --ttl 300 {key} {node.value}`")
-    if node.ttl < min_ttl:
-        return failed(f"the key {key} expires in {node.ttl} s, too soon to check: "
-                      f"give it a TTL of at least {min_ttl} s")
-    return passed(f"{key} expires in {node.ttl} s")
-
-
-@etcd_ttl.solution
-def _(cluster, key, min_ttl):
-    cluster["core-02"].run(f"ETCDCTL_API=2 etcdctl set --ttl 300 {key} active")
-
-
-@etcd_ttl.reset
-def _(cluster, key, min_ttl):
-    cluster["core-02"].run(f"ETCDCTL_API=2 etcdctl rm {key}", check=False)
-
-
-@exercise("docker-web", "Run a container on another machine", "04-docker",
-          machine="core-02", name="web", image="busybox")
-def docker_web(cluster, machine, name, image):
-    import docker
-    client = cluster.docker(machine)
-    try:
-        container = client.containers.get(name)
-    except docker.errors.NotFound:
-        return failed(f"there is no container named {name!r} on {machine}: "
-                      f"`docker run -d --name {name} {image} httpd -f -p 8080` on {machine}")
-    finally:
-        client.close()
-    tags = container.image.tags if container.image else []
-    if not any(tag.split(":")[0] == image for tag in tags):
-        return failed(f"the container {name!r} on {machine} runs {', '.join(tags) or 'an untagged image'}, "
-                      f"expected {image}: remove it (`docker rm -f {name}`) and run it from {image}")
-    if container.status != "running":
-        return failed(f"the container {name!r} on {machine} exists but is {container.status}: "
-                      f"its command ended; give it one that keeps running (`httpd -f -p 8080`), "
-                      f"after `docker rm {name}`")
-    return passed(f"{name!r} runs on {machine} ({image})")
-
-
-@docker_web.solution
-def _(cluster, machine, name, image):
-    cluster[machine].run(f"docker rm -f {name} >/dev/null 2>&1; "
-                         f"docker run -d --name {name} {image} httpd -f -p 8080")
-
-
-@docker_web.reset
-def _(cluster, machine, name, image):
-    cluster[machine].run(f"docker rm -f {name}", check=False)
-
-
-HELLO_UNIT = """[Unit]
-Description=Say hello every 10 seconds
-
-[Service]
-ExecStart=/bin/sh -c 'while true; do echo hello from $(hostname); sleep 10; done'
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
-@exercise("systemd-hello", "Your own systemd unit", "03-systemd", machine="core-01",
-          unit="hello.service")
-def systemd_hello(cluster, machine, unit):
-    m = cluster[machine]
-    state = m.run(f"systemctl is-active {unit}", check=False).stdout.strip()
-    if state == "active":
-        return passed(f"{unit} is active on {machine}")
-    loaded = m.run(f"systemctl show -p LoadState --value {unit}", check=False).stdout.strip()
-    if loaded == "not-found":
-        return failed(f"systemd on {machine} does not know {unit}: write it to "
-                      f"/etc/systemd/system/{unit} (with sudo), then `sudo systemctl daemon-reload`")
-    if state == "failed":
-        return failed(f"{unit} on {machine} failed: read `journalctl -u {unit} -n 20`, fix "
-                      f"ExecStart, then `sudo systemctl restart {unit}`")
-    return failed(f"{unit} is known on {machine} but {state or 'not running'}: "
-                  f"`sudo systemctl start {unit}`")
-
-
-@systemd_hello.solution
-def _(cluster, machine, unit):
-    cluster[machine].run(f"sudo tee /etc/systemd/system/{unit} >/dev/null && "
-                         f"sudo systemctl daemon-reload && sudo systemctl restart {unit}",
-                         input=HELLO_UNIT)
-
-
-@systemd_hello.reset
-def _(cluster, machine, unit):
-    cluster[machine].run(f"sudo systemctl stop {unit}; sudo rm -f /etc/systemd/system/{unit}; "
-                         f"sudo systemctl daemon-reload; sudo systemctl reset-failed {unit}",
-                         check=False)
-
-
-@exercise("bridge-by-hand", "A bridge and a veth pair, by hand", "06-networking",
-          machine="core-03", bridge="br-lab", address="192.168.50.1/24", netns="ns1",
-          peer_address="192.168.50.2/24")
-def bridge_by_hand(cluster, machine, bridge, address, netns, peer_address):
-    m = cluster[machine]
-    links = json.loads(m.run("ip -j -d link show").stdout or "[]")
-    by_name = {link["ifname"]: link for link in links}
-    if bridge not in by_name:
-        return failed(f"{machine} has no interface {bridge}: "
-                      f"`sudo ip link add {bridge} type bridge`")
-    kind = by_name[bridge].get("linkinfo", {}).get("info_kind")
-    if kind != "bridge":
-        return failed(f"{bridge} on {machine} is a {kind or 'plain device'}, not a bridge")
-    if "UP" not in by_name[bridge].get("flags", []):
-        return failed(f"{bridge} exists but is down: `sudo ip link set {bridge} up`")
-    addrs = json.loads(m.run(f"ip -j addr show dev {bridge}").stdout or "[]")
-    have = [f"{a['local']}/{a['prefixlen']}" for i in addrs for a in i.get("addr_info", [])
-            if a.get("family") == "inet"]
-    if address not in have:
-        return failed(f"{bridge} has {', '.join(have) or 'no IPv4 address'}, expected {address}: "
-                      f"`sudo ip addr add {address} dev {bridge}`")
-    ports = [name for name, link in by_name.items() if link.get("master") == bridge]
-    if not ports:
-        return failed(f"nothing is plugged into {bridge}: create a veth pair and "
-                      f"`sudo ip link set <host end> master {bridge}`")
-    namespaces = m.run("ip netns list", check=False).stdout
-    if netns not in namespaces.split():
-        return failed(f"there is no network namespace {netns} on {machine}: `sudo ip netns add {netns}`")
-    ping = m.run(f"sudo ip netns exec {netns} ping -c 1 -W 2 {address.split('/')[0]}", check=False)
-    if not ping.ok:
-        return failed(f"from {netns}, {address.split('/')[0]} does not answer: is the namespace's "
-                      f"end up with {peer_address}, and the host end up and in {bridge}?")
-    return passed(f"{netns} reaches {bridge} ({address}) through {', '.join(ports)}")
-
-
-@bridge_by_hand.solution
-def _(cluster, machine, bridge, address, netns, peer_address):
-    cluster[machine].run(f"""set -e
-sudo ip netns del {netns} 2>/dev/null || true
-sudo ip link del {bridge} 2>/dev/null || true
-sudo ip link add {bridge} type bridge
-sudo ip addr add {address} dev {bridge}
-sudo ip link set {bridge} up
-sudo ip netns add {netns}
-sudo ip link add veth-{netns} type veth peer name ceth-{netns}
-sudo ip link set veth-{netns} master {bridge} up
-sudo ip link set ceth-{netns} netns {netns}
-sudo ip netns exec {netns} ip addr add {peer_address} dev ceth-{netns}
-sudo ip netns exec {netns} ip link set ceth-{netns} up
-sudo ip netns exec {netns} ip link set lo up
-""")
-
-
-@bridge_by_hand.reset
-def _(cluster, machine, bridge, address, netns, peer_address):
-    cluster[machine].run(f"sudo ip netns del {netns}; sudo ip link del veth-{netns}; "
-                         f"sudo ip link del {bridge}", check=False)

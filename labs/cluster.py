@@ -419,7 +419,7 @@ class Machine:
 
     def run(self, command: str, timeout: float | None = None, check: bool = True, *,
             input: str | bytes | None = None, on_stdout: OutputCallback | None = None,
-            on_stderr: OutputCallback | None = None, environment: dict | None = None) -> Result:
+            on_stderr: OutputCallback | None = None) -> Result:
         """Run `command` with the machine's shell and wait for it.
 
         Returns a Result (stdout, stderr, exit_status, duration). With check=True a non-zero
@@ -433,17 +433,14 @@ class Machine:
             channel = self.open_session()
             try:
                 result = self._execute(channel, command, start, deadline, input,
-                                       on_stdout, on_stderr, environment)
+                                       on_stdout, on_stderr)
             finally:
                 channel.close()
         if check:
             result.check()
         return result
 
-    def _execute(self, channel, command, start, deadline, input, on_stdout, on_stderr,
-                 environment) -> Result:
-        if environment:
-            channel.update_environment(environment)
+    def _execute(self, channel, command, start, deadline, input, on_stdout, on_stderr) -> Result:
         channel.exec_command(command)
         feeder = None
         if input is None:

@@ -19,6 +19,10 @@
 
 A failing command raises CommandFailed (machine, command, exit status, last stderr lines), so
 a notebook run by nbval fails at that cell. The last result is kept in `_remote`.
+
+`%%interact` replays a fixed script of input lines (reproducible, testable). For a fully
+interactive session, open a JupyterLab terminal (File > New > Terminal) and log in with
+`lab ssh core-01` (`.venv/bin/lab ssh core-01` when the virtualenv is not activated).
 """
 
 from __future__ import annotations

@@ -296,7 +296,8 @@ def _etcd_widget(cluster: Cluster, client, root: str, live: bool):
     class EtcdBrowser(w.VBox):
         def __init__(self):
             self.poller = None
-            self.root = w.Text(value=root, description="root", layout=w.Layout(width="320px"))
+            self.root = w.Text(value=root, description="root", continuous_update=False,
+                               layout=w.Layout(width="320px"))
             self.refresh_button = w.Button(description="Refresh", icon="refresh")
             self.live = w.Checkbox(value=live, description="live", indent=False)
             self.tree = w.Select(options=[], rows=16, layout=w.Layout(width="420px"))
@@ -310,7 +311,7 @@ def _etcd_widget(cluster: Cluster, client, root: str, live: bool):
                               w.HBox([self.tree, self.detail]), self.status, self.output])
             capture = self.output.capture()
             self.refresh_button.on_click(capture(lambda _: self.refresh()))
-            self.root.on_submit(capture(lambda _: self.refresh()))
+            self.root.observe(capture(lambda _: self.refresh()), "value")
             self.tree.observe(capture(lambda change: self.show(change["new"])), "value")
             self.live.observe(capture(lambda change: self._live(change["new"])), "value")
             self.refresh()

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from . import api
 from .config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from .etcdclient import FailoverClient
 from .machine import MACHINE_ID_PATH, MachineIDError, detect_public_ip, local_machine_state
@@ -52,6 +53,11 @@ def main(argv=None):
 
     server = None
     resuming = False
+    http_api = api.API()
+    listeners = api.listeners_from_env()
+    api_server = api.APIServer(listeners, http_api) if listeners else None
+    if api_server is not None:
+        api_server.start()  # answers 503 until the server has registered
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, on_signal)
 
@@ -69,6 +75,8 @@ def main(argv=None):
             logging.getLogger("fleet").error("%s", error)
             return 1
         logging.getLogger("fleet").info("Starting fleetd version %s", FLEET_VERSION)
+        http_api.backend = server
+        http_api.token_limit = config.token_limit
         server.start(resuming=resuming)
         while not (events["stop"].is_set() or events["reload"].is_set()):
             wake.wait()

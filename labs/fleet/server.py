@@ -50,6 +50,12 @@ class Server:
         self.agent_wake = threading.Event()
         self.threads = []
         self.registered = False
+        # Set while our presence key is known to be written. A failed heartbeat clears it and
+        # pauses engine and agent until a heartbeat succeeds again: fleet's Monitor restarts the
+        # server components (no purge), which re-register before the engine runs again. Without
+        # that, an engine that regains etcd first would see its own machine "gone" and unschedule
+        # every local unit (spec §1.3, §1.8: connectivity loss must not stop units).
+        self.healthy = threading.Event()
         self.agent_interval = AGENT_RECONCILE_INTERVAL
         self.state_poll_interval = UNIT_STATE_POLL_INTERVAL
 
@@ -66,12 +72,14 @@ class Server:
             try:
                 self.registry.register_machine(self.machine, self.ttl)
                 self.registered = True
+                self.healthy.set()
                 log.info("Registered machine %s", self.machine.id)
                 return True
             except etcd.EtcdAlreadyExist:
                 if resuming:
                     self.registry.refresh_machine(self.machine, self.ttl)
                     self.registered = True
+                    self.healthy.set()
                     return True
                 log.error("Failed registering machine: machine %s already registered", self.machine.id)
             except etcd.EtcdException as error:
@@ -87,8 +95,9 @@ class Server:
         self._loop("heartbeat", self.ttl / 2, self._heartbeat)
         self._loop("machine-refresh", MACHINE_STATE_REFRESH_INTERVAL, self._refresh_machine)
         if self.engine is not None:
-            self._loop("engine", self.config.engine_reconcile_interval, self.engine.tick, self.engine_wake)
-        self._loop("agent", self.agent_interval, self.agent.reconcile, self.agent_wake)
+            self._loop("engine", self.config.engine_reconcile_interval, self.engine.tick, self.engine_wake,
+                       gate=self.healthy)
+        self._loop("agent", self.agent_interval, self.agent.reconcile, self.agent_wake, gate=self.healthy)
         self._loop("job-heartbeat", republish_period(self.ttl), self.agent.heartbeat_jobs)
         self._loop("unit-state", self.state_poll_interval, self._publish_states)
         if not self.config.disable_watches:
@@ -124,12 +133,14 @@ class Server:
         self.threads.append(thread)
         thread.start()
 
-    def _loop(self, name, interval, work, wake=None):
-        """Run `work` now and then every `interval` seconds (sooner when `wake` is set)."""
+    def _loop(self, name, interval, work, wake=None, gate=None):
+        """Run `work` now and then every `interval` seconds (sooner when `wake` is set);
+        with a `gate`, only rounds that find it set do any work."""
         def run():
             while not self.stopping.is_set():
                 try:
-                    work()
+                    if gate is None or gate.is_set():
+                        work()
                 except Exception as error:  # etcd or systemd trouble: try again next round
                     log.error("%s failed: %s", name, error)
                 if wake is None:
@@ -140,16 +151,29 @@ class Server:
         self._start_thread(name, run)
 
     def _heartbeat(self):
-        """Refresh the presence key; retry every TTL/12 for up to TTL/3."""
+        """Refresh the presence key; retry every TTL/12 for up to TTL/3.
+
+        A timeout pauses engine and agent (fleet restarts them); the first
+        heartbeat that gets through again re-creates the key and resumes them.
+        """
         deadline = time.monotonic() + self.ttl / 3
         while not self.stopping.is_set():
             try:
                 self.registry.refresh_machine(self.machine, self.ttl)
+                if not self.healthy.is_set():
+                    log.info("Heartbeat succeeded again: machine %s re-registered, resuming engine and agent",
+                             self.machine.id)
+                    self.healthy.set()
+                    self.engine_wake.set()
+                    self.agent_wake.set()
                 return
             except etcd.EtcdException as error:
                 log.debug("Heartbeat failed: %s", error)
             if time.monotonic() >= deadline:
                 log.error("Monitor timed out before successful heartbeat")
+                if self.healthy.is_set():
+                    log.warning("Pausing engine and agent until a heartbeat succeeds (local units keep running)")
+                self.healthy.clear()
                 return
             self.stopping.wait(self.ttl / 12)
 

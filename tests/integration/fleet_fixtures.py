@@ -282,6 +282,9 @@ class Units:
         control = fleet.any_running()
         registered = [n for n in fleet.unit_files(control) if n.startswith(self.prefix)]
         if registered:
+            # unload first: a target-state change wakes engine and agents at once, while
+            # destroy alone (a directory delete) waits for the agents' periodic reconcile
+            fleet.fleetctl("unload", "--no-block", *registered, machine=control)
             fleet.fleetctl("destroy", *registered, machine=control)
         wait_for(lambda: not any(r[0].startswith(self.prefix) for r in fleet.unit_rows(control)),
                  EVENTUALLY, f"units of {self.prefix} gone from list-units")
@@ -320,3 +323,54 @@ def units(fleet):
 
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+# --- fleet's HTTP API (labs.fleet.api): served only on a socket systemd passes to fleetd ----
+
+FLEET_SOCKET_UNIT = """[Unit]
+Description=fleet API socket (runtime copy made by the integration tests)
+
+[Socket]
+ListenStream=/var/run/fleet.sock
+"""
+
+
+class FleetAPI:
+    """`curl --unix-socket /var/run/fleet.sock` on one machine. If the image ships no
+    fleet.socket, `enable()` installs a runtime one and restarts fleetd so it gets the
+    listener; `restore()` undoes exactly that."""
+
+    def __init__(self, fleet: Fleet, machine: str):
+        self.fleet = fleet
+        self.machine = machine
+        self.installed = False
+
+    def enable(self) -> None:
+        ssh = self.fleet.ssh
+        if ssh(self.machine, "systemctl cat fleet.socket >/dev/null 2>&1", check=False).returncode != 0:
+            ssh(self.machine, "sudo tee /run/systemd/system/fleet.socket >/dev/null", input=FLEET_SOCKET_UNIT)
+            self.installed = True
+            ssh(self.machine, "sudo systemctl daemon-reload && sudo systemctl start fleet.socket")
+        if ssh(self.machine, "sudo cat /proc/$(systemctl show -p MainPID --value fleet.service)/environ"
+                             " | tr '\\0' '\\n' | grep -q ^LISTEN_FDS=", check=False).returncode != 0:
+            ssh(self.machine, "sudo systemctl restart fleet.service")
+        wait_for(lambda: self.call("GET", "/machines")[0] == 200, 60, f"the API on {self.machine}")
+
+    def restore(self) -> None:
+        if self.installed:
+            self.fleet.ssh(self.machine, "sudo systemctl stop fleet.socket; sudo rm -f "
+                                         "/run/systemd/system/fleet.socket; sudo systemctl daemon-reload; "
+                                         "sudo systemctl restart fleet.service", check=False)
+            self.installed = False
+
+    def call(self, method: str, path: str, body=None, content_type: str = "application/json"):
+        """(HTTP status, decoded JSON body or None)."""
+        command = (f"sudo curl -s --max-time 20 --unix-socket /var/run/fleet.sock -X {method} "
+                   f"-w '\\n%{{http_code}}' ")
+        if body is not None:
+            command += f"-H 'Content-Type: {content_type}' --data-binary @- "
+        command += shlex.quote("http://localhost/fleet/v1" + path)
+        out = self.fleet.ssh(self.machine, command, input=None if body is None else json.dumps(body),
+                             check=False).stdout
+        text, _, status = out.rpartition("\n")
+        return int(status or 0), (json.loads(text) if text.strip() else None)

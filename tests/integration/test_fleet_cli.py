@@ -11,9 +11,8 @@ import hashlib
 import json
 import re
 
-import pytest
 
-from fleet_fixtures import fleet, lines, units, wait_for  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import fleet, lines, units, wait_for  # noqa: F401  (fixtures)
 
 HELLO_RAW = """# hello.service: not in canonical form
 ; a comment of the other kind
@@ -227,8 +226,3 @@ def test_replace(fleet, units):
     same = units.fleetctl("start", "--replace", hello)
     assert same.returncode == 0
     assert same.stdout == f"Found same Unit({hello}) in Registry, nothing to do\n"
-
-
-@pytest.mark.skip(reason="fleet's HTTP API (spec §1.9) is not implemented: no PUT /fleet/v1/units")
-def test_api_validation_and_in_place_replace():
-    """Scenarios 12 and 15, API parts: PUT /fleet/v1/units/foo.bar → 400 etc."""

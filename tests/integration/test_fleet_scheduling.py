@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from fleet_fixtures import fleet, units, wait_for  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import fleet, units, wait_for  # noqa: F401  (fixtures)
 
 
 def rows_of(fleet, unit):

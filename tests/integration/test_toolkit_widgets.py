@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labs import widgets
-from tests.integration.toolkit_fixtures import cluster  # noqa: F401  (fixtures)
+from tests.integration.toolkit_fixtures import cluster, wait_for  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 
@@ -48,3 +48,48 @@ def test_etcd_browser_text(cluster):
         assert repr(widgets.etcd_browser("/toolkit-test/nothing", cluster)).endswith("no such key")
     finally:
         client.delete("/toolkit-test/browse", recursive=True)
+
+
+@pytest.fixture
+def as_in_jupyter(monkeypatch):
+    """ipywidgets objects work without a front end; pretend we are in a kernel."""
+    monkeypatch.setattr(widgets, "widgets_available", lambda: True)
+
+
+def test_dashboard_widget_auto_refresh_stops_when_closed(cluster, as_in_jupyter):
+    board = widgets.dashboard(cluster, auto_refresh=1)
+    try:
+        first = board.table.value
+        assert "core-03" in first and board.poller.thread.is_alive()
+        bundle = board._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert "core-01" in bundle["text/plain"]
+        wait_for(lambda: board.table.value != first, 15, "an automatic refresh")
+        board.auto.value = False                     # the checkbox stops it too
+        assert board.poller is None
+        board.auto.value = True
+        thread = board.poller.thread
+    finally:
+        board.close()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_etcd_browser_follows_changes_live(cluster, as_in_jupyter):
+    client = cluster.etcd()
+    client.write("/toolkit-test/live/first", "1")
+    browser = widgets.etcd_browser("/toolkit-test/live", cluster)
+    try:
+        assert [label for label, _ in browser.tree.options][1].strip() == "first = 1"
+        cluster["core-03"].run("ETCDCTL_API=2 etcdctl set --ttl 60 /toolkit-test/live/second 2")
+        wait_for(lambda: any("second" in label for label, _ in browser.tree.options), 15,
+                 "the browser to show a key written on core-03")
+        index = next(i for label, i in browser.tree.options if "second" in label)
+        browser.tree.value = index
+        assert "TTL</b>: " in browser.detail.value and "/toolkit-test/live/second" in browser.detail.value
+        thread = browser.poller.thread
+    finally:
+        browser.close()
+        client.delete("/toolkit-test/live", recursive=True)
+    thread.join(10)
+    assert not thread.is_alive()

@@ -1,0 +1,73 @@
+"""fleetd's server loops: losing etcd connectivity must not stop or restart local units."""
+
+import time
+
+import etcd
+
+from fleet_testkit import wait_for
+from labs.fleet.unit import UnitFile
+
+M1 = "1" * 32
+BODY = UnitFile.parse("[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=%s\n" % M1)
+
+
+class CuttableClient:
+    """Wraps an etcd client; while `cut`, every request fails like a refused connection."""
+
+    def __init__(self, client):
+        self.client = client
+        self.cut = False
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+
+        def call(*args, **kwargs):
+            if self.cut:
+                raise etcd.EtcdConnectionFailed("connection refused")
+            return method(*args, **kwargs)
+        return call
+
+
+def test_connectivity_loss_longer_than_the_ttl_keeps_units_running(cluster, registry):
+    """Spec §7 scenario 17 on one machine: after the cut, the engine must not see its own
+    machine as gone (its heartbeat re-registers first), so nothing is unloaded or restarted."""
+    server = cluster.add_machine(M1)
+    registry.create_unit("a.service", BODY, "launched")
+    systemd = cluster.systemds[M1]
+    wait_for(lambda: "a.service" in systemd.active and registry.unit("a.service").job_state_machine == M1,
+             message="a.service launched")
+    calls_before = list(systemd.calls)
+    client = CuttableClient(server.registry.client)
+    server.registry.client = client
+    client.cut = True
+    wait_for(lambda: not server.healthy.is_set(), timeout=cluster.ttl * 2, message="the monitor noticing")
+    wait_for(lambda: registry.machines() == [], timeout=cluster.ttl * 3, message="the presence key expiring")
+    time.sleep(cluster.interval * 2)
+    client.cut = False
+    wait_for(server.healthy.is_set, timeout=cluster.ttl * 2, message="the heartbeat getting through")
+    assert [m.id for m in registry.machines()] == [M1]
+    time.sleep(cluster.interval * 6)  # several engine and agent rounds
+    assert systemd.calls == calls_before  # no unload, load or start
+    assert "a.service" in systemd.active
+    unit = registry.unit("a.service")
+    assert (unit.target_machine, unit.job_state_machine) == (M1, M1)
+
+
+def test_paused_server_does_no_engine_or_agent_work(cluster, registry):
+    """While unhealthy, the gated loops skip their rounds (they run again once healthy)."""
+    server = cluster.add_machine(M1)
+    refresh = server.registry.refresh_machine
+
+    def failing_heartbeat(*args):
+        raise etcd.EtcdConnectionFailed("connection refused")
+
+    server.registry.refresh_machine = failing_heartbeat
+    wait_for(lambda: not server.healthy.is_set(), timeout=cluster.ttl * 2, message="the monitor noticing")
+    registry.create_unit("a.service", BODY, "launched")
+    time.sleep(cluster.interval * 3)
+    assert registry.unit("a.service").target_machine == ""
+    assert cluster.systemds[M1].calls == []
+    # the next heartbeat that gets through restores health and wakes both loops
+    server.registry.refresh_machine = refresh
+    wait_for(lambda: "a.service" in cluster.systemds[M1].active, timeout=cluster.ttl * 3,
+             message="a.service launched after the heartbeat")

@@ -1,0 +1,26 @@
+"""Notebooks are committed without outputs, numbered NN-topic, and open with objectives."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_has_no_outputs(path):
+    cells = json.loads(path.read_text())["cells"]
+    dirty = [i for i, cell in enumerate(cells) if cell["cell_type"] == "code"
+             and (cell.get("outputs") or cell.get("execution_count"))]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; strip them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_numbered_and_states_objectives(path):
+    assert re.fullmatch(r"\d\d-[a-z0-9-]+\.ipynb", path.name)
+    first = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    assert "Objectives" in first and re.search(r"\d+ min", first)
