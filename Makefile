@@ -7,13 +7,14 @@ TEST_LAB_HOME := $(CURDIR)/.lab-test
 .PHONY: course cluster test unit down bench host-deps clean
 
 course: cluster  ## set up, boot the cluster, open JupyterLab on notebooks/
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 cluster: host-deps $(VENV)/.installed  ## set up and boot the cluster, no JupyterLab
 	$(LAB) up
 
 test: host-deps $(VENV)/.installed  ## unit tests, then integration tests on a freshly booted test cluster
-	LAB_HOME=$(TEST_LAB_HOME) LAB_FRESH=1 LAB_TEARDOWN=1 LABS_SOLVE=1 $(VENV)/bin/python -m pytest -q
+	LAB_HOME=$(TEST_LAB_HOME) LAB_FRESH=1 LAB_TEARDOWN=1 LABS_SOLVE=1 $(VENV)/bin/python -m pytest -q \
+	  tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 unit: $(VENV)/.installed  ## only the tests that need no cluster
 	$(VENV)/bin/python -m pytest -q tests/unit

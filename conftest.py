@@ -1,4 +1,4 @@
-"""Session fixtures: a healthy lab cluster before any integration test or notebook runs.
+"""A healthy lab cluster before any integration test or notebook runs.
 
 `make test` sets LAB_HOME to a test lab of its own (never the learner's cluster),
 LAB_FRESH=1 (boot it from scratch) and LAB_TEARDOWN=1 (remove it at the end). Without
@@ -13,6 +13,20 @@ import pytest
 
 from labs import provision, settings as lab_settings
 
+_booted: lab_settings.LabSettings | None = None
+
+
+def ensure_cluster() -> lab_settings.LabSettings:
+    """Boot (once per session) the cluster of LAB_HOME and wait until it is healthy."""
+    global _booted
+    if _booted is None:
+        settings = lab_settings.load()
+        if os.environ.get("LAB_FRESH") == "1":
+            provision.down(settings)
+        provision.up(settings)
+        _booted = settings
+    return _booted
+
 
 def pytest_collection_modifyitems(config, items):
     """Notebooks and tests under tests/integration need the cluster."""
@@ -21,20 +35,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("integration"):
+        ensure_cluster()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _booted is not None and os.environ.get("LAB_TEARDOWN") == "1":
+        provision.down(_booted)
+
+
 @pytest.fixture(scope="session")
-def lab_cluster():
-    """The running lab, booted (fresh under `make test`) and healthy; its LabSettings."""
-    settings = lab_settings.load()
-    if os.environ.get("LAB_FRESH") == "1":
-        provision.down(settings)
-    provision.up(settings)
-    yield settings
-    if os.environ.get("LAB_TEARDOWN") == "1":
-        provision.down(settings)
-
-
-@pytest.fixture(autouse=True)
-def _cluster_for_integration_items(request):
-    """Integration items get the cluster without asking for it by name."""
-    if request.node.get_closest_marker("integration"):
-        request.getfixturevalue("lab_cluster")
+def lab_cluster() -> lab_settings.LabSettings:
+    """The running lab's settings (names, addresses, ssh_config path)."""
+    return ensure_cluster()

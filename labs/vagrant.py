@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 from labs.errors import LabError
 from labs.settings import VAGRANT_DIR, LabSettings
@@ -23,13 +24,25 @@ def environment(settings: LabSettings) -> dict[str, str]:
     return env
 
 
+LOCKED = "because it is locked"   # another Vagrant process works on the same machine
+LOCK_RETRIES = 20
+
+
 def vagrant(settings: LabSettings, *args: str, capture: bool = False,
             check: bool = True) -> subprocess.CompletedProcess:
-    """Run `vagrant ARGS`; its own output streams to the terminal unless captured."""
+    """Run `vagrant ARGS`; its own output streams to the terminal unless captured.
+
+    A captured command that finds a machine locked by a concurrent Vagrant process (a
+    notebook and a terminal at once) waits for the lock and tries again.
+    """
     if shutil.which("vagrant") is None:
         raise LabError("Vagrant is not installed", INSTALL_HINT)
-    result = subprocess.run(["vagrant", *args], env=environment(settings), text=True,
-                            capture_output=capture)
+    for _ in range(LOCK_RETRIES):
+        result = subprocess.run(["vagrant", *args], env=environment(settings), text=True,
+                                capture_output=capture)
+        if not (capture and result.returncode != 0 and LOCKED in result.stderr + result.stdout):
+            break
+        time.sleep(1)
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip() if capture else "see above"
         raise LabError(f"`vagrant {' '.join(args)}` failed: {detail}")
