@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from labs import image, provision, settings as lab_settings  # noqa: E402
 from labs.dockerhost import docker  # noqa: E402
-from labs.vagrant import environment  # noqa: E402
+from labs.vagrant import environment, machine_states  # noqa: E402
 
 
 def timed(action) -> float:
@@ -50,7 +50,7 @@ def main() -> None:
         provision.down(settings)
     print(f"warm_up_s={timed(lambda: provision.up(settings)):.1f}", flush=True)
     print(f"reset_s={timed(lambda: provision.reset(settings)):.1f}", flush=True)
-    machines = provision.machine_names(settings)
+    machines = sorted(machine_states(settings))
     print(f"rss_mib_per_machine={statistics.mean(rss_mib(settings, m) for m in machines):.0f}")
     ssh = lambda: subprocess.run(["vagrant", "ssh", "core-01", "-c", "true"],  # noqa: E731
                                  cwd=lab_settings.VAGRANT_DIR, env=environment(settings),

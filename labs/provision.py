@@ -140,26 +140,22 @@ def require_free_port(port: int, what: str) -> None:
 
 # --- the cluster's life cycle ------------------------------------------------------------
 
-def machine_names(settings: LabSettings) -> list[str]:
-    """The machines Vagrant defines (from config.rb's $num_instances)."""
-    return sorted(machine_states(settings))
-
-
 def up(settings: LabSettings) -> None:
     """`vagrant up`, then wait for health and pin host keys. A no-op on a healthy cluster."""
     states = machine_states(settings)
     if states and all(s == "running" for s in states.values()) and cluster_healthy(
             settings, states=states):
         log("the cluster is already up and healthy")
-        write_ssh_config(settings)
+        write_ssh_config(settings, states)
         return
     remove_stale_containers(settings, states)
     for index, machine in enumerate(sorted(states), start=1):
         if states[machine] == "not_created":
             require_free_port(settings.ssh_port(index), f"{machine}'s SSH")
     vagrant(settings, "up")
-    wait_for_health(settings)
-    write_ssh_config(settings)
+    running = dict.fromkeys(states, "running")
+    wait_for_health(settings, states=running)
+    write_ssh_config(settings, running)
 
 
 def remove_stale_containers(settings: LabSettings, states: dict[str, str]) -> None:
@@ -198,20 +194,21 @@ def machine_states_or_empty(settings: LabSettings) -> dict[str, str]:
 
 def halt(settings: LabSettings, machine: str) -> None:
     """Stop one machine (a failure drill); warn when that costs etcd its quorum."""
-    require_machine(settings, machine)
-    running = [m for m, s in machine_states(settings).items() if s == "running"]
-    quorum = len(machine_names(settings)) // 2 + 1
+    states = require_machine(settings, machine)
+    running = [m for m, s in states.items() if s == "running"]
+    quorum = len(states) // 2 + 1
     if machine in running and len(running) - 1 < quorum:
         log(f"warning: with {machine} halted only {len(running) - 1} of "
-            f"{len(machine_names(settings))} etcd members run: no quorum, writes will fail")
+            f"{len(states)} etcd members run: no quorum, writes will fail")
     vagrant(settings, "halt", machine)
 
 
 def resume(settings: LabSettings, machine: str) -> None:
-    require_machine(settings, machine)
+    states = require_machine(settings, machine)
     vagrant(settings, "up", machine)
-    wait_for_health(settings, machines=[machine])
-    write_ssh_config(settings)
+    states[machine] = "running"
+    wait_for_health(settings, machines=[machine], states=states)
+    write_ssh_config(settings, states)
 
 
 def reset(settings: LabSettings) -> None:
@@ -252,10 +249,13 @@ def with_new_discovery_token(settings: LabSettings, size: int) -> str:
     return text
 
 
-def require_machine(settings: LabSettings, machine: str) -> None:
-    known = machine_names(settings)
-    if machine not in known:
-        raise LabError(f"unknown machine {machine!r}", f"the machines are {', '.join(known)}")
+def require_machine(settings: LabSettings, machine: str) -> dict[str, str]:
+    """The machines' states, once we know MACHINE is one of them."""
+    states = machine_states(settings)
+    if machine not in states:
+        raise LabError(f"unknown machine {machine!r}",
+                       f"the machines are {', '.join(sorted(states))}")
+    return states
 
 
 # --- health --------------------------------------------------------------------------------
@@ -317,14 +317,14 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.5) -> N
 
 # --- SSH: the contract with the notebooks --------------------------------------------------
 
-def write_ssh_config(settings: LabSettings) -> None:
+def write_ssh_config(settings: LabSettings, states: dict[str, str]) -> None:
     """`.lab/ssh_config` from `vagrant ssh-config`, with host keys pinned in `.lab/known_hosts`.
 
     Vagrant's own output disables host-key checking; the lab reads each machine's host
     key through `docker exec` (a channel that cannot be spoofed from the network) instead.
     Every machine also learns the others' keys, so `ssh core-02` from core-01 just works.
     """
-    running = [m for m, s in machine_states(settings).items() if s == "running"]
+    running = sorted(m for m, s in states.items() if s == "running")
     keys = {m: docker("exec", settings.container_name(m), "cat",
                       "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2] for m in running}
     vagrant_config = vagrant(settings, "ssh-config", *running, capture=True).stdout
