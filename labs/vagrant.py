@@ -32,21 +32,34 @@ def vagrant(settings: LabSettings, *args: str, capture: bool = False,
             check: bool = True) -> subprocess.CompletedProcess:
     """Run `vagrant ARGS`; its own output streams to the terminal unless captured.
 
-    A captured command that finds a machine locked by a concurrent Vagrant process (a
-    notebook and a terminal at once) waits for the lock and tries again.
+    A command that finds a machine locked by a concurrent Vagrant process (a notebook and
+    a terminal at once, or another lab: Vagrant's machine index is per user) waits for the
+    lock and tries again.
     """
     if shutil.which("vagrant") is None:
         raise LabError("Vagrant is not installed", INSTALL_HINT)
     for _ in range(LOCK_RETRIES):
-        result = subprocess.run(["vagrant", *args], env=environment(settings), text=True,
-                                capture_output=capture)
-        if not (capture and result.returncode != 0 and LOCKED in result.stderr + result.stdout):
+        result = run_streaming(["vagrant", *args], environment(settings), echo=not capture)
+        if result.returncode == 0 or LOCKED not in result.stdout:
             break
         time.sleep(1)
     if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip() if capture else "see above"
+        detail = result.stdout.strip() if capture else "see above"
         raise LabError(f"`vagrant {' '.join(args)}` failed: {detail}")
     return result
+
+
+def run_streaming(argv: list[str], env: dict[str, str], echo: bool) -> subprocess.CompletedProcess:
+    """Run a command, keeping its output (stderr folded in) and, with echo, showing it live."""
+    process = subprocess.Popen(argv, env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if echo:
+            print(line, end="", flush=True)
+    output = "".join(lines)
+    return subprocess.CompletedProcess(argv, process.wait(), stdout=output, stderr=output)
 
 
 def machine_states(settings: LabSettings) -> dict[str, str]:

@@ -19,6 +19,8 @@ log = logging.getLogger("fleet.agent")
 
 UNLOAD, LOAD, RELOAD, STOP, START = "UnloadUnit", "LoadUnit", "ReloadUnitFiles", "StopUnit", "StartUnit"
 TASK_ORDER = {UNLOAD: 1, LOAD: 2, RELOAD: 3, STOP: 4, START: 5}
+# task kind → the systemd manager's method doing a whole run of them at once (if it has one)
+BATCHABLE = {LOAD: "load_many", START: "start_many", UNLOAD: "unload_many"}
 
 
 @dataclass(frozen=True)
@@ -117,17 +119,71 @@ class Agent:
         return order_tasks(tasks)
 
     def reconcile(self):
-        """One AgentReconciler pass; stops at the first failing task."""
+        """One AgentReconciler pass; stops at the first failing task.
+
+        Runs of same-kind Load/Start/Unload tasks go to systemd in one call each
+        when the manager can batch (one `systemctl` for 30 units instead of 30;
+        fleet's D-Bus calls were cheap, subprocesses are not). If a batch fails,
+        its tasks are redone one by one, so the pass still ends exactly at the
+        first failing task.
+        """
         with self.lock:
-            for task in self.plan():
-                try:
-                    self._do(task)
-                except Exception as error:  # a systemctl or etcd failure ends this pass
-                    log.error("AgentReconciler task failed: type=%s job=%s reason=%r err=%s",
-                              task.kind, task.unit_name, task.reason, error)
-                    return
-                log.info("AgentReconciler completed task: type=%s job=%s reason=%r",
-                         task.kind, task.unit_name, task.reason)
+            tasks = self.plan()
+            index = 0
+            while index < len(tasks):
+                group = [tasks[index]]
+                while (index + len(group) < len(tasks) and tasks[index + len(group)].kind == group[0].kind
+                       and group[0].kind in BATCHABLE):
+                    group.append(tasks[index + len(group)])
+                index += len(group)
+                if len(group) > 1 and self._do_batch(group):
+                    for task in group:
+                        self._log_done(task)
+                    continue
+                for task in group:
+                    try:
+                        self._do(task)
+                    except Exception as error:  # a systemctl or etcd failure ends this pass
+                        log.error("AgentReconciler task failed: type=%s job=%s reason=%r err=%s",
+                                  task.kind, task.unit_name, task.reason, error)
+                        return
+                    self._log_done(task)
+
+    @staticmethod
+    def _log_done(task):
+        log.info("AgentReconciler completed task: type=%s job=%s reason=%r", task.kind, task.unit_name, task.reason)
+
+    def _do_batch(self, group):
+        """One systemd call for a run of same-kind tasks; False to fall back to one by one."""
+        kind = group[0].kind
+        names = [task.unit_name for task in group]
+        batch = getattr(self.systemd, BATCHABLE[kind], None)
+        if batch is None:
+            return False
+        if kind == LOAD and any(task.unit.unit_file.has_section("Install") for task in group):
+            return False  # enabling is per unit, with its own failure handling
+        try:
+            if kind == LOAD:
+                for task in group:
+                    self.job_states[task.unit_name] = LOADED
+                    self.hashes[task.unit_name] = task.unit.hash
+                batch([(task.unit_name, task.unit.unit_file.canonical_text()) for task in group])
+            elif kind == START:
+                for name in names:
+                    self.job_states[name] = LAUNCHED
+                    self.registry.set_job_state(name, self.machine.id, self.ttl)
+                batch(names)
+            elif kind == UNLOAD:
+                for name in names:
+                    self._clear_job_state(name)
+                    self.job_states.pop(name, None)
+                batch(names)
+                for name in names:
+                    self.hashes.pop(name, None)
+        except Exception as error:
+            log.warning("Batched %s of %d units failed (%s): retrying one by one", kind, len(group), error)
+            return False
+        return True
 
     def _do(self, task):
         name = task.unit_name

@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 import os
+import re
 import socket
 import socketserver
 import struct
@@ -90,7 +91,7 @@ def unit_file_from_options(options):
     try:
         UnitFile.parse(unit_file.canonical_text())
     except UnitFileError as error:
-        raise APIError(400, str(error))
+        raise APIError(400, str(error)) from None
     return unit_file
 
 
@@ -104,7 +105,7 @@ def decode_token(token, token_limit):
     try:
         limit, page = struct.unpack("<HH", base64.urlsafe_b64decode(token.encode()))
     except (ValueError, struct.error):
-        raise APIError(400, "invalid page token")
+        raise APIError(400, "invalid page token") from None
     if limit != token_limit:
         raise APIError(400, "token limit must be %d" % token_limit)
     if page == 0:
@@ -231,7 +232,7 @@ class API:
         try:
             request = json.loads(body.decode() or "{}")
         except ValueError as error:
-            raise APIError(400, "unable to decode body: %s" % error)
+            raise APIError(400, "unable to decode body: %s" % error) from None
         if not isinstance(request, dict):
             raise APIError(400, "unable to decode body: not an object")
         name = request.get("name") or url_name
@@ -298,11 +299,10 @@ class API:
 
     def patch_machines(self, headers, body):
         """JSON-patch-like metadata ops; the value may be {"value": v} (code) or v (docs)."""
-        import re
         try:
             ops = json.loads(body.decode() or "null")
         except ValueError as error:
-            raise APIError(400, "unable to decode body: %s" % error)
+            raise APIError(400, "unable to decode body: %s" % error) from None
         if not isinstance(ops, list):
             raise APIError(400, "unable to decode body: expected a list of operations")
         parsed = []

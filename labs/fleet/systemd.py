@@ -79,6 +79,35 @@ class SystemctlManager:
         except FileNotFoundError:
             pass
 
+    def load_many(self, units):
+        """`load` of several (name, text) units without [Install]: one `systemctl link`."""
+        os.makedirs(self.units_directory, exist_ok=True)
+        paths = []
+        for name, text in units:
+            path = self._path(name)
+            with open(path, "w") as unit_file:
+                unit_file.write(text)
+            os.chmod(path, 0o644)
+            paths.append(path)
+        self._run("link", "--runtime", "--force", *paths)
+
+    def unload_many(self, names):
+        """`unload` of several units: one stop, and (only if it worked) one disable."""
+        self._run("stop", "--no-block", *names)
+        self._run("disable", "--runtime", *names)
+        try:
+            self._run("reset-failed", *names)
+        except SystemdError as error:
+            log.debug("reset-failed: %s", error)
+        for name in names:
+            try:
+                os.remove(self._path(name))
+            except FileNotFoundError:
+                pass
+
+    def start_many(self, names):
+        self._run("start", "--no-block", *names)
+
     def start(self, name):
         self._run("start", "--no-block", name)
 

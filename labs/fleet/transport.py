@@ -48,18 +48,24 @@ def split_host_port(address, default_port=22):
     return host, int(port)
 
 
+def tunnel_command(tunnel, remote_host, remote_port, options, local_port):
+    """The ssh argv forwarding 127.0.0.1:<local_port> to <remote_host>:<remote_port> via `tunnel`."""
+    # Without `:port`, an ssh config (FLEETCTL_SSH_CONFIG) may name the port: don't override it.
+    host, port = split_host_port(tunnel, None if options.config_file else 22)
+    command = options.base_command(port)
+    if options.username:
+        command += ["-l", options.username]
+    return command + ["-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-N",
+                      "-L", "127.0.0.1:%d:%s:%d" % (local_port, remote_host, remote_port), host]
+
+
 class Tunnel:
     """`ssh -N -L <local port>:<remote host>:<remote port> <tunnel host>` for one fleetctl run."""
 
     def __init__(self, tunnel, remote_host, remote_port, options):
-        # Without `:port`, an ssh config (FLEETCTL_SSH_CONFIG) may name the port: don't override it.
-        self.host, self.port = split_host_port(tunnel, None if options.config_file else 22)
         self.local_port = _free_local_port()
-        command = options.base_command(self.port)
-        if options.username:
-            command += ["-l", options.username]
-        command += ["-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-N",
-                    "-L", "127.0.0.1:%d:%s:%d" % (self.local_port, remote_host, remote_port), self.host]
+        command = tunnel_command(tunnel, remote_host, remote_port, options, self.local_port)
+        self.host = command[-1]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         self._wait_until_open(options.timeout)

@@ -112,8 +112,17 @@ class Fleet:
         return self.ssh(machine, command, check=check, timeout=timeout)
 
     def lab(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([LAB, *args], env=self.lab_env, cwd=PROJECT, capture_output=True,
-                              text=True, timeout=timeout, check=True)
+        """`lab ARGS` for this cluster; retried while Vagrant's global machine index is locked
+        by another lab's Vagrant on the same host."""
+        for attempt in range(5):
+            result = subprocess.run([LAB, *args], env=self.lab_env, cwd=PROJECT, capture_output=True,
+                                    text=True, timeout=timeout)
+            if result.returncode == 0:
+                return result
+            if "locked" not in result.stderr + result.stdout or attempt == 4:
+                raise AssertionError(f"lab {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            time.sleep(3)
+        raise AssertionError("unreachable")
 
     # --- etcd -------------------------------------------------------------
 
@@ -350,10 +359,12 @@ class FleetAPI:
         if ssh(self.machine, "systemctl cat fleet.socket >/dev/null 2>&1", check=False).returncode != 0:
             ssh(self.machine, "sudo tee /run/systemd/system/fleet.socket >/dev/null", input=FLEET_SOCKET_UNIT)
             self.installed = True
-            ssh(self.machine, "sudo systemctl daemon-reload && sudo systemctl start fleet.socket")
+            ssh(self.machine, "sudo systemctl daemon-reload")
         if ssh(self.machine, "sudo cat /proc/$(systemctl show -p MainPID --value fleet.service)/environ"
                              " | tr '\\0' '\\n' | grep -q ^LISTEN_FDS=", check=False).returncode != 0:
-            ssh(self.machine, "sudo systemctl restart fleet.service")
+            # systemd refuses to start a socket while its service runs without it
+            ssh(self.machine, "sudo systemctl stop fleet.service && sudo systemctl start fleet.socket && "
+                              "sudo systemctl start fleet.service")
         wait_for(lambda: self.call("GET", "/machines")[0] == 200, 60, f"the API on {self.machine}")
 
     def restore(self) -> None:

@@ -77,6 +77,37 @@ class FakeSystemd:
         return result
 
 
+class BatchFakeSystemd(FakeSystemd):
+    """FakeSystemd that also takes runs of units in one call, like SystemctlManager.
+
+    `fail_batches` makes every batch call fail (the agent must redo them one by one).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.fail_batches = False
+
+    def _batch(self, kind, names):
+        self.calls.append((kind, list(names)))
+        if self.fail_batches:
+            raise RuntimeError("%s failed" % kind)
+
+    def load_many(self, units):
+        self._batch("load_many", [name for name, _ in units])
+        for name, text in units:
+            self.files[name] = text
+
+    def start_many(self, names):
+        self._batch("start_many", names)
+        self.active.update(names)
+
+    def unload_many(self, names):
+        self._batch("unload_many", names)
+        for name in names:
+            self.active.discard(name)
+            del self.files[name]
+
+
 class FleetCluster:
     """fleetd servers in threads (one per fake machine) on a real etcd, plus fleetctl.
 

@@ -140,3 +140,40 @@ def test_purge_unloads_everything(registry):
     assert systemd.files == {} and systemd.active == set()
     assert registry.unit("a.service").job_state_machine == ""
     assert agent_module.TASK_ORDER["UnloadUnit"] < agent_module.TASK_ORDER["StartUnit"]
+
+
+def test_runs_of_loads_starts_and_unloads_are_batched(registry):
+    from fleet_testkit import BatchFakeSystemd
+
+    systemd = BatchFakeSystemd()
+    registry.register_machine(MachineState(M1), ttl=30)
+    names = ["a.service", "b.service", "c.service"]
+    for name in names:
+        registry.create_unit(name, BODY, "launched")
+        registry.schedule_unit(name, M1)
+    agent = Agent(registry, systemd, MachineState(M1), ttl=30)
+    agent.reconcile()
+    assert systemd.calls == [("load_many", names), ("reload", ""), ("start_many", names)]
+    assert all(registry.unit(n).job_state_machine == M1 for n in names)
+    assert agent.job_states == {n: "launched" for n in names}
+    agent.reconcile()
+    assert len(systemd.calls) == 3  # converged
+    for name in names:
+        registry.set_target_state(name, "inactive")
+    agent.reconcile()
+    assert systemd.calls[3:] == [("unload_many", names), ("reload", "")]
+    assert systemd.files == {} and agent.job_states == {} and agent.hashes == {}
+
+
+def test_a_failed_batch_is_redone_one_by_one_stopping_at_the_first_failure(registry):
+    from fleet_testkit import BatchFakeSystemd
+
+    systemd = BatchFakeSystemd()
+    systemd.fail_batches = True
+    systemd.files = {"a.service": BODY.canonical_text(), "b.service": BODY.canonical_text(),
+                     "c.service": BODY.canonical_text()}
+    systemd.fail_stop = {"b.service"}
+    Agent(registry, systemd, MachineState(M1), ttl=30).reconcile()
+    assert systemd.calls == [("unload_many", ["a.service", "b.service", "c.service"]),
+                             ("stop", "a.service"), ("unload", "a.service"), ("stop", "b.service")]
+    assert sorted(systemd.files) == ["b.service", "c.service"]

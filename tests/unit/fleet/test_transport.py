@@ -1,6 +1,6 @@
 """The ssh command lines fleetctl builds for --tunnel and remote commands."""
 
-from labs.fleet.transport import SSHOptions, remote_command, split_host_port
+from labs.fleet.transport import SSHOptions, remote_command, split_host_port, tunnel_command
 
 
 def test_split_host_port():
@@ -23,3 +23,22 @@ def test_interactive_shell_and_strict_host_key_checking():
     assert argv[-2:] == ["-t", "10.0.0.2"]
     assert "StrictHostKeyChecking=yes" in argv and "UserKnownHostsFile=/home/u/.fleetctl/known_hosts" in argv
     assert "-F" not in argv
+
+
+def test_tunnel_through_an_ssh_config_keeps_its_port_and_host_keys():
+    """`--tunnel core-01` with FLEETCTL_SSH_CONFIG: the config's Port and known_hosts apply
+    (a forced `-p 22` and ~/.fleetctl/known_hosts made the lab's tunnel from the host fail)."""
+    options = SSHOptions("core", 10.0, True, "/home/u/.fleetctl/known_hosts", config_file="/lab/ssh_config")
+    argv = tunnel_command("core-01", "127.0.0.1", 2379, options, 40000)
+    assert argv == ["ssh", "-F", "/lab/ssh_config", "-o", "ConnectTimeout=10", "-l", "core",
+                    "-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-N",
+                    "-L", "127.0.0.1:40000:127.0.0.1:2379", "core-01"]
+    assert "-p" in tunnel_command("core-01:2222", "127.0.0.1", 2379, options, 40000)
+
+
+def test_tunnel_without_ssh_config_checks_fleetctls_known_hosts_on_port_22():
+    options = SSHOptions("core", 10.0, True, "/home/u/.fleetctl/known_hosts", config_file="")
+    argv = tunnel_command("10.0.0.1", "127.0.0.1", 2379, options, 40000)
+    assert argv[:8] == ["ssh", "-o", "StrictHostKeyChecking=yes", "-o",
+                        "UserKnownHostsFile=/home/u/.fleetctl/known_hosts", "-o", "ConnectTimeout=10", "-p"]
+    assert argv[8] == "22" and argv[-1] == "10.0.0.1"
