@@ -22,8 +22,14 @@ unit: $(VENV)/.installed  ## only the tests that need no cluster
 down: $(VENV)/.installed  ## remove the cluster: containers, network, volumes, discovery service
 	$(LAB) down
 
-bench: host-deps $(VENV)/.installed  ## benchmarks (numbers, not pass/fail)
+BENCH_LAB_HOME := $(CURDIR)/.lab-bench
+
+bench: host-deps $(VENV)/.installed  ## benchmarks (numbers, not pass/fail), on labs of their own
 	$(VENV)/bin/python bench/cluster_up.py
+	LAB_HOME=$(BENCH_LAB_HOME) $(LAB) up >/dev/null
+	LAB_HOME=$(BENCH_LAB_HOME) $(VENV)/bin/python bench/latency.py
+	LAB_HOME=$(BENCH_LAB_HOME) $(LAB) down >/dev/null
+	$(VENV)/bin/python bench/fleet.py
 
 host-deps:
 	@scripts/install-host-deps
