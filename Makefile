@@ -7,7 +7,7 @@ TEST_LAB_HOME := $(CURDIR)/.lab-test
 .PHONY: course cluster test unit down bench host-deps clean
 
 course: cluster  ## set up, boot the cluster, open JupyterLab on notebooks/
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 cluster: host-deps $(VENV)/.installed  ## set up and boot the cluster, no JupyterLab
 	$(LAB) up

@@ -120,8 +120,23 @@ def ssh(settings: lab_settings.LabSettings, machine: str, ssh_args: list[str]) -
     if not config.exists():
         raise LabError("the cluster has no ssh_config yet", "run `lab up` (or `make cluster`)")
     provision.require_machine(settings, machine)
-    extra = ssh_args[1:] if ssh_args[:1] == ["--"] else ssh_args
-    os.execvp("ssh", ["ssh", "-F", str(config), *extra, machine])
+    options, command = split_ssh_args(ssh_args[1:] if ssh_args[:1] == ["--"] else ssh_args)
+    os.execvp("ssh", ["ssh", "-F", str(config), *options, machine, *command])
+
+
+SSH_OPTIONS_WITH_VALUE = set("BbcDEeFIiJLlmOopQRSWw")
+
+
+def split_ssh_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """`-A -o X=y hostname` -> options for ssh (before the machine) and the remote command."""
+    options: list[str] = []
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        options.append(option)
+        if len(option) == 2 and option[1] in SSH_OPTIONS_WITH_VALUE and rest:
+            options.append(rest.pop(0))
+    return options, rest
 
 
 if __name__ == "__main__":

@@ -154,7 +154,12 @@ def up(settings: LabSettings) -> None:
             require_free_port(settings.ssh_port(index), f"{machine}'s SSH")
     vagrant(settings, "up")
     running = dict.fromkeys(states, "running")
-    wait_for_health(settings, states=running)
+    try:
+        wait_for_health(settings, states=running)
+    except LabError:
+        # e.g. an earlier `lab up` stopped half-way: machines joined different tokens
+        log("the cluster did not form; re-forming it with `lab reset`")
+        reset(settings)
     write_ssh_config(settings, running)
 
 

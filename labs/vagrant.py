@@ -25,7 +25,7 @@ def environment(settings: LabSettings) -> dict[str, str]:
 
 
 LOCKED = "because it is locked"   # another Vagrant process works on the same machine
-LOCK_RETRIES = 20
+LOCK_WAIT_S = 300                  # a `vagrant up` of another lab may hold it that long
 
 
 def vagrant(settings: LabSettings, *args: str, capture: bool = False,
@@ -38,11 +38,12 @@ def vagrant(settings: LabSettings, *args: str, capture: bool = False,
     """
     if shutil.which("vagrant") is None:
         raise LabError("Vagrant is not installed", INSTALL_HINT)
-    for _ in range(LOCK_RETRIES):
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
         result = run_streaming(["vagrant", *args], environment(settings), echo=not capture)
-        if result.returncode == 0 or LOCKED not in result.stdout:
+        if result.returncode == 0 or LOCKED not in result.stdout or time.monotonic() > deadline:
             break
-        time.sleep(1)
+        time.sleep(2)
     if check and result.returncode != 0:
         detail = result.stdout.strip() if capture else "see above"
         raise LabError(f"`vagrant {' '.join(args)}` failed: {detail}")

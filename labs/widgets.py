@@ -274,7 +274,7 @@ def etcd_text(entries: list[EtcdEntry], root: str) -> str:
         name = e.key if e.depth == 0 else e.key.rsplit("/", 1)[-1]
         indent = "  " * e.depth
         if e.dir:
-            lines.append(f"{indent}{name.rstrip('/') or '/'}/" + (f"  (ttl {e.ttl} s)" if e.ttl else ""))
+            lines.append(f"{indent}{name.rstrip('/')}/" + (f"  (ttl {e.ttl} s)" if e.ttl else ""))
         else:
             lines.append(f"{indent}{name} = {_short(e.value)!r}" + (f"  (ttl {e.ttl} s)" if e.ttl else ""))
     return "\n".join(lines)

@@ -14,7 +14,7 @@ $instance_name_prefix="core"
 #$image_version = "current"
 
 # Official CoreOS channel from which updates should be downloaded
-# (CoreOS is gone: in this lab the channel is recorded in /etc/coreos/update.conf only)
+# (CoreOS is gone: in this lab the channel selects nothing; the line is kept as 2015 had it)
 $update_channel='stable'
 
 # Used to fetch a new discovery token for a cluster of size $num_instances.

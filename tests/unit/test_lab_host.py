@@ -111,3 +111,13 @@ def test_config_rb_asks_for_three_stable_machines():
     config = (ROOT / "vagrant" / "config.rb").read_text()
     assert re.search(r"^\$num_instances=3$", config, re.M)
     assert re.search(r"^\$update_channel='stable'$", config, re.M)
+
+
+@pytest.mark.parametrize("args, options, command", [
+    (["-A"], ["-A"], []),
+    (["hostname"], [], ["hostname"]),
+    (["-A", "-o", "LogLevel=ERROR", "ssh-add", "-l"], ["-A", "-o", "LogLevel=ERROR"], ["ssh-add", "-l"]),
+])
+def test_lab_ssh_puts_options_before_the_machine_and_the_command_after(args, options, command):
+    from labs.cli import split_ssh_args
+    assert split_ssh_args(args) == (options, command)
