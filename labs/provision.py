@@ -154,13 +154,15 @@ def up(settings: LabSettings) -> None:
             require_free_port(settings.ssh_port(index), f"{machine}'s SSH")
     vagrant(settings, "up")
     running = dict.fromkeys(states, "running")
-    try:
-        wait_for_health(settings, states=running)
-    except LabError:
-        # e.g. an earlier `lab up` stopped half-way: machines joined different tokens
-        log("the cluster did not form; re-forming it with `lab reset`")
-        reset(settings)
-    write_ssh_config(settings, running)
+    with ThreadPoolExecutor(max_workers=1) as pool:   # Vagrant's ssh-config while etcd forms
+        ssh_config = pool.submit(vagrant, settings, "ssh-config", *sorted(running), capture=True)
+        try:
+            wait_for_health(settings, states=running)
+        except LabError:
+            # e.g. an earlier `lab up` stopped half-way: machines joined different tokens
+            log("the cluster did not form; re-forming it with `lab reset`")
+            reset(settings)
+        write_ssh_config(settings, running, ssh_config.result().stdout)
 
 
 def remove_stale_containers(settings: LabSettings, states: dict[str, str]) -> None:
@@ -322,7 +324,8 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.5) -> N
 
 # --- SSH: the contract with the notebooks --------------------------------------------------
 
-def write_ssh_config(settings: LabSettings, states: dict[str, str]) -> None:
+def write_ssh_config(settings: LabSettings, states: dict[str, str],
+                     vagrant_config: str | None = None) -> None:
     """`.lab/ssh_config` from `vagrant ssh-config`, with host keys pinned in `.lab/known_hosts`.
 
     Vagrant's own output disables host-key checking; the lab reads each machine's host
@@ -332,7 +335,8 @@ def write_ssh_config(settings: LabSettings, states: dict[str, str]) -> None:
     running = sorted(m for m, s in states.items() if s == "running")
     keys = {m: docker("exec", settings.container_name(m), "cat",
                       "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2] for m in running}
-    vagrant_config = vagrant(settings, "ssh-config", *running, capture=True).stdout
+    if vagrant_config is None:
+        vagrant_config = vagrant(settings, "ssh-config", *running, capture=True).stdout
     known_hosts = settings.path("known_hosts")
     settings.path("ssh_config").write_text(pin_host_keys(vagrant_config, known_hosts))
     known_hosts.write_text("".join(
