@@ -13,7 +13,11 @@ import os
 import sys
 
 from labs import provision, settings as lab_settings
+from labs.dockerhost import ensure_engine
 from labs.errors import LabError
+
+# Commands that talk to the Docker engine; each starts it first when we may (root).
+ENGINE_COMMANDS = {"up", "status", "ssh", "halt", "resume", "reset", "down"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return validate(args.file)
     settings = lab_settings.load()
+    if args.command in ENGINE_COMMANDS:
+        ensure_engine(settings.path())
     if args.command == "settings":
         print(json.dumps(provision.settings_json(settings)))
     elif args.command == "prepare":

@@ -113,8 +113,11 @@ def containers(label: str, value: str) -> list[str]:
 
 
 def port_owner(port: int) -> str | None:
-    """The container publishing 127.0.0.1:port, if a container does."""
-    out = docker("ps", "--format", "{{.Names}}\t{{.Ports}}").stdout
+    """The container publishing 127.0.0.1:port, if a container does (None without an engine)."""
+    listing = docker("ps", "--format", "{{.Names}}\t{{.Ports}}", check=False)
+    if listing.returncode != 0:
+        return None
+    out = listing.stdout
     for line in out.splitlines():
         name, _, ports = line.partition("\t")
         if f":{port}->" in ports:

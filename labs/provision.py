@@ -142,6 +142,7 @@ def require_free_port(port: int, what: str) -> None:
 
 def up(settings: LabSettings) -> None:
     """`vagrant up`, then wait for health and pin host keys. A no-op on a healthy cluster."""
+    ensure_engine(settings.path())
     states = machine_states(settings)
     if states and all(s == "running" for s in states.values()) and cluster_healthy(
             settings, states=states):
@@ -176,7 +177,11 @@ def remove_stale_containers(settings: LabSettings, states: dict[str, str]) -> No
 
 
 def down(settings: LabSettings) -> None:
-    """Remove every container, network and volume of this lab; nothing is left behind."""
+    """Remove every container, network and volume of this lab; nothing is left behind.
+
+    The engine is started first: a stopped engine still holds the lab's stopped containers.
+    """
+    ensure_engine(settings.path())
     if machine_states_or_empty(settings):
         # If Vagrant trips (a container already half-removed), the label sweep below finishes.
         vagrant(settings, "destroy", "-f", check=False)
