@@ -29,9 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh = commands.add_parser("ssh", help="log in to a machine (arguments after -- go to ssh)")
     ssh.add_argument("machine")
     ssh.add_argument("ssh_args", nargs=argparse.REMAINDER)
-    for name, text in (("halt", "stop one machine (a failure drill)"),
-                       ("resume", "start a halted machine again and wait until it rejoined")):
-        commands.add_parser(name, help=text).add_argument("machine")
+    for name, text in (("halt", "stop machines (a failure drill)"),
+                       ("resume", "start halted machines again and wait until they rejoined")):
+        commands.add_parser(name, help=text).add_argument("machines", nargs="+", metavar="machine")
     commands.add_parser("reset", help="back to a clean, freshly formed cluster")
     commands.add_parser("down", help="remove every container, network and volume of this lab")
     discovery = commands.add_parser("discovery", help="the lab's etcd discovery service")
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "ssh":
         return ssh(settings, args.machine, args.ssh_args)
     elif args.command == "halt":
-        provision.halt(settings, args.machine)
+        provision.halt(settings, *args.machines)
     elif args.command == "resume":
-        provision.resume(settings, args.machine)
+        provision.resume(settings, *args.machines)
     elif args.command == "reset":
         provision.reset(settings)
     elif args.command == "down":
@@ -125,7 +125,7 @@ def ssh(settings: lab_settings.LabSettings, machine: str, ssh_args: list[str]) -
     config = settings.path("ssh_config")
     if not config.exists():
         raise LabError("the cluster has no ssh_config yet", "run `lab up` (or `make cluster`)")
-    provision.require_machine(settings, machine)
+    provision.require_machines(settings, [machine])
     options, command = split_ssh_args(ssh_args[1:] if ssh_args[:1] == ["--"] else ssh_args)
     os.execvp("ssh", ["ssh", "-F", str(config), *options, machine, *command])
 

@@ -50,6 +50,6 @@ def bring_back_halted_machines(cluster: Cluster) -> None:
     if cluster.path != lab.path("ssh_config"):
         raise ClusterError(f"{', '.join(down)} do not answer",
                           "ask your teacher to start them again")
-    for machine in down:
-        print(f"{machine} is down: starting it again (lab resume {machine}) ...")
-        provision.resume(lab, machine)
+    verb = "is" if len(down) == 1 else "are"
+    print(f"{', '.join(down)} {verb} down: starting again (lab resume {' '.join(down)}) ...")
+    provision.resume(lab, *down)

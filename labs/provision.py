@@ -204,22 +204,24 @@ def machine_states_or_empty(settings: LabSettings) -> dict[str, str]:
         return {}
 
 
-def halt(settings: LabSettings, machine: str) -> None:
-    """Stop one machine (a failure drill); warn when that costs etcd its quorum."""
-    states = require_machine(settings, machine)
+def halt(settings: LabSettings, *machines: str) -> None:
+    """Stop machines (a failure drill); warn when that costs etcd its quorum."""
+    states = require_machines(settings, machines)
     running = [m for m, s in states.items() if s == "running"]
+    left = len([m for m in running if m not in machines])
     quorum = len(states) // 2 + 1
-    if machine in running and len(running) - 1 < quorum:
-        log(f"warning: with {machine} halted only {len(running) - 1} of "
+    if left < quorum:
+        log(f"warning: with {', '.join(machines)} halted only {left} of "
             f"{len(states)} etcd members run: no quorum, writes will fail")
-    vagrant(settings, "halt", machine)
+    vagrant(settings, "halt", *machines)
 
 
-def resume(settings: LabSettings, machine: str) -> None:
-    states = require_machine(settings, machine)
-    vagrant(settings, "up", machine)
-    states[machine] = "running"
-    wait_for_health(settings, machines=[machine], states=states)
+def resume(settings: LabSettings, *machines: str) -> None:
+    """Start halted machines in one `vagrant up`, and wait until they have rejoined etcd."""
+    states = require_machines(settings, machines)
+    vagrant(settings, "up", *machines)
+    states.update(dict.fromkeys(machines, "running"))
+    wait_for_health(settings, machines=list(machines), states=states)
     write_ssh_config(settings, states)
 
 
@@ -261,12 +263,15 @@ def with_new_discovery_token(settings: LabSettings, size: int) -> str:
     return text
 
 
-def require_machine(settings: LabSettings, machine: str) -> dict[str, str]:
-    """The machines' states, once we know MACHINE is one of them."""
+def require_machines(settings: LabSettings, machines: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The machines' states, once we know each of MACHINES is one of them."""
     states = machine_states(settings)
-    if machine not in states:
-        raise LabError(f"unknown machine {machine!r}",
-                       f"the machines are {', '.join(sorted(states))}")
+    for machine in machines:
+        if machine not in states:
+            raise LabError(f"unknown machine {machine!r}",
+                           f"the machines are {', '.join(sorted(states))}")
+    if not machines:
+        raise LabError("no machine named", f"the machines are {', '.join(sorted(states))}")
     return states
 
 
