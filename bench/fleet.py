@@ -3,7 +3,8 @@
 Runs on the cluster of $LAB_HOME; without it, boots a lab of its own
 (LAB_HOME=<project>/.lab-bench-fleet) and removes it at the end (--keep keeps it).
 Everything it changes is restored (units destroyed, fleetd restarted, halted machine
-resumed). Prints one `name=value` line per figure, seconds:
+resumed). Prints one `name=value` line per figure, seconds; the failure drills run
+--runs times (default 3) and print their median, and their maximum as `<name>_max_s`:
 
     agent_ttl_s, engine_reconcile_interval_s, engine_lease_ttl_s   the timers in force
     migrate_after_stop_s        `systemctl stop fleet` on a unit's machine → active elsewhere
@@ -17,7 +18,7 @@ resumed). Prints one `name=value` line per figure, seconds:
 
 Targets (2-core host, agent_ttl 5 s): halt <= 15 s, graceful stop <= 5 s, 100 units <= 60 s.
 
-    .venv/bin/python bench/fleet.py [--keep] [--skip-halt]
+    .venv/bin/python bench/fleet.py [--keep] [--skip-halt] [--runs N]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -182,6 +184,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keep", action="store_true", help="keep a lab this script booted")
     parser.add_argument("--skip-halt", action="store_true", help="no `lab halt` drill (the slowest)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="repetitions of each failure drill (median and max are printed)")
     args = parser.parse_args()
     settings = lab_settings.load()
     provision.up(settings)
@@ -192,16 +196,21 @@ def main() -> None:
         say("agent_ttl_s", config.agent_ttl)
         say("engine_reconcile_interval_s", config.engine_reconcile_interval)
         say("engine_lease_ttl_s", 5 * config.engine_reconcile_interval)
-        drills = [("migrate_after_stop_s", lambda u: migrate_after_stop(fleet, u)),
-                  ("migrate_after_kill_s", lambda u: migrate_after_kill(fleet, u)),
-                  ("engine_failover_s", lambda u: engine_failover(fleet)),
-                  ("start_100_units_s", lambda u: start_100_units(fleet, u))]
-        for figure, drill in drills:
-            units = Units(fleet)
-            try:
-                say(figure, drill(units))
-            finally:
-                units.cleanup()
+        drills = [("migrate_after_stop_s", args.runs, lambda u: migrate_after_stop(fleet, u)),
+                  ("migrate_after_kill_s", args.runs, lambda u: migrate_after_kill(fleet, u)),
+                  ("engine_failover_s", args.runs, lambda u: engine_failover(fleet)),
+                  ("start_100_units_s", 1, lambda u: start_100_units(fleet, u))]
+        for figure, runs, drill in drills:
+            samples = []
+            for _ in range(runs):
+                units = Units(fleet)
+                try:
+                    samples.append(drill(units))
+                finally:
+                    units.cleanup()
+            say(figure, statistics.median(samples))
+            if runs > 1:
+                say(figure.removesuffix("_s") + "_max_s", max(samples))
         if not args.skip_halt:
             units = Units(fleet)
             try:
