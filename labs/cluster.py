@@ -473,7 +473,13 @@ class Machine:
                     timed_out = True
                     break
                 wait = min(wait, remaining)
-            select.select([channel], [], [], wait)
+            if channel.eof_received:
+                # paramiko's select pipe stays readable after EOF: selecting would spin (and
+                # starve the other machines' threads in run_all). Wait for exit-status/close.
+                if channel.status_event.wait(wait) and not channel.closed:
+                    time.sleep(0.0005)
+            else:
+                select.select([channel], [], [], wait)
             if not transport.is_active() and not channel.recv_ready() and not channel.recv_stderr_ready():
                 self._drop(transport)
                 raise MachineDown(self.name, f"connection lost while running "
