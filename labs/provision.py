@@ -8,7 +8,6 @@ starts, waiting until the cluster is healthy, and pinning the machines' SSH host
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from labs import cloudconfig
 from labs.discovery import new_url
 from labs.dockerhost import docker, ensure_engine, machine_run_flags, port_owner
 from labs.errors import LabError
+from labs.polling import wait_for
 from labs.image import ensure_machine_image
 from labs.settings import (DISCOVERY_CONTAINER_PORT, LABEL, STATE_LABEL, VAGRANT_DIR, LabSettings,
                            port_free)
@@ -119,7 +119,7 @@ def ensure_discovery(settings: LabSettings, image: str) -> None:
                "--public-base", settings.discovery_internal_url)
     elif running != "true":
         docker("start", name)
-    wait_until(lambda: discovery_healthy(settings), 30, "the discovery service to answer")
+    wait_for(lambda: discovery_healthy(settings), 30, "the discovery service to answer")
 
 
 def discovery_healthy(settings: LabSettings) -> bool:
@@ -319,17 +319,9 @@ def wait_for_health(settings: LabSettings, machines: list[str] | None = None,
                     states: dict[str, str] | None = None) -> None:
     log("waiting for systemd, etcd (all members, a leader), docker and the busybox image")
     states = states or machine_states(settings)
-    wait_until(lambda: cluster_healthy(settings, machines, states), HEALTH_TIMEOUT_S,
+    wait_for(lambda: cluster_healthy(settings, machines, states), HEALTH_TIMEOUT_S,
                "the cluster to become healthy (see `lab status`)")
     log("the cluster is healthy")
-
-
-def wait_until(condition, timeout: float, what: str, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise LabError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # --- SSH: the contract with the notebooks --------------------------------------------------

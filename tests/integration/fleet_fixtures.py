@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from labs import polling
+
 PROJECT = Path(__file__).resolve().parents[2]
 LAB = str(Path(sys.executable).with_name("lab"))
 PREFIX = "/_coreos.com/fleet/"
@@ -32,14 +34,7 @@ EVENTUALLY = 45.0
 
 def wait_for(condition, timeout: float = EVENTUALLY, what: str = "condition", interval: float = 0.3):
     """Poll until `condition()` is truthy; return its value or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return polling.wait_for(condition, timeout, what, interval)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import threading
 import etcd
 import pytest
 
-from tests.integration.toolkit_fixtures import cluster, wait_for  # noqa: F401  (fixtures)
+from tests.integration.toolkit_fixtures import cluster  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 

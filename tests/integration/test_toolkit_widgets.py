@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labs import widgets
-from tests.integration.toolkit_fixtures import cluster, wait_for  # noqa: F401  (fixtures)
+from labs.polling import wait_for
+from tests.integration.toolkit_fixtures import cluster  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,3 @@ def lab(settings, *args: str, timeout: float = 300) -> subprocess.CompletedProce
     env = dict(os.environ, LAB_HOME=settings.state)
     return subprocess.run([LAB, *args], env=env, cwd=PROJECT, capture_output=True, text=True,
                           timeout=timeout, check=True)
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout} s waiting for {what}")
-        time.sleep(interval)

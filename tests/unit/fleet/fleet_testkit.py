@@ -2,8 +2,8 @@
 
 import io
 import os
-import time
 
+from labs import polling
 from labs.fleet import fleetctl
 from labs.fleet.config import Config
 from labs.fleet.etcdclient import FailoverClient
@@ -14,14 +14,7 @@ from labs.fleet.server import Server
 
 def wait_for(condition, timeout=10.0, interval=0.05, message="condition"):
     """Poll `condition` until it returns something truthy; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, message))
-        time.sleep(interval)
+    return polling.wait_for(condition, timeout, message, interval)
 
 
 class FakeSystemd:
