@@ -81,28 +81,16 @@ def use_control_other_than(fleet: Fleet, machine_id: str) -> None:
     fleet.control = next(m.name for m in fleet.machines if m.id != machine_id)
 
 
-def migrate_after_stop(fleet: Fleet, units: Units) -> float:
-    name, where = place_one(fleet, units, "stop")
+def migrate_after_fleetd_ends(fleet: Fleet, units: Units, how: str) -> float:
+    """A unit's machine loses its fleetd (`stop`: graceful, purges; `kill`: kill -9, bound by
+    the TTL) → seconds until the unit is active on another machine."""
+    name, where = place_one(fleet, units, how)
     victim = fleet.by_id[where]
     use_control_other_than(fleet, where)
+    end_fleetd = fleet.stop_fleet if how == "stop" else fleet.kill_fleet
     try:
         started = time.monotonic()
-        fleet.stop_fleet(victim.name)
-        wait_for(lambda: active_elsewhere(fleet, name, where), 60, "migration", POLL)
-        return time.monotonic() - started
-    finally:
-        fleet.start_fleet(victim.name)
-        fleet.wait_machines()
-        fleet.control = "core-01"
-
-
-def migrate_after_kill(fleet: Fleet, units: Units) -> float:
-    name, where = place_one(fleet, units, "kill")
-    victim = fleet.by_id[where]
-    use_control_other_than(fleet, where)
-    try:
-        started = time.monotonic()
-        fleet.kill_fleet(victim.name)
+        end_fleetd(victim.name)
         wait_for(lambda: active_elsewhere(fleet, name, where), 90, "migration", POLL)
         return time.monotonic() - started
     finally:
@@ -196,8 +184,10 @@ def main() -> None:
         say("agent_ttl_s", config.agent_ttl)
         say("engine_reconcile_interval_s", config.engine_reconcile_interval)
         say("engine_lease_ttl_s", 5 * config.engine_reconcile_interval)
-        drills = [("migrate_after_stop_s", args.runs, lambda u: migrate_after_stop(fleet, u)),
-                  ("migrate_after_kill_s", args.runs, lambda u: migrate_after_kill(fleet, u)),
+        drills = [("migrate_after_stop_s", args.runs,
+                   lambda u: migrate_after_fleetd_ends(fleet, u, "stop")),
+                  ("migrate_after_kill_s", args.runs,
+                   lambda u: migrate_after_fleetd_ends(fleet, u, "kill")),
                   ("engine_failover_s", args.runs, lambda u: engine_failover(fleet)),
                   ("start_100_units_s", 1, lambda u: start_100_units(fleet, u))]
         for figure, runs, drill in drills:

@@ -164,6 +164,30 @@ class TextView:
         printer.text(self.text)
 
 
+def _live_box():
+    """ipywidgets' VBox plus what the live widgets share: their poller stops when the widget
+    closes, and their text/plain view is real text (nbval runs headless and compares it)."""
+    import ipywidgets as w
+
+    class LiveBox(w.VBox):
+        poller = None
+
+        def plain_text(self) -> str:
+            raise NotImplementedError
+
+        def close(self):
+            if self.poller:
+                self.poller.stop()
+            super().close()
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            bundle["text/plain"] = self.plain_text()
+            return bundle
+
+    return LiveBox
+
+
 def dashboard(cluster: Cluster | None = None, auto_refresh: float | None = None):
     """The cluster at a glance; a refresh button and optional auto refresh (seconds)."""
     cluster = cluster or Cluster.default()
@@ -175,9 +199,8 @@ def dashboard(cluster: Cluster | None = None, auto_refresh: float | None = None)
 def _dashboard_widget(cluster: Cluster, auto_refresh: float | None):
     import ipywidgets as w
 
-    class Dashboard(w.VBox):
+    class Dashboard(_live_box()):
         def __init__(self):
-            self.poller = None
             self.table = w.HTML("<i>reading the cluster …</i>")
             self.refresh_button = w.Button(description="Refresh", icon="refresh")
             self.auto = w.Checkbox(value=bool(auto_refresh), description="auto refresh",
@@ -210,15 +233,8 @@ def _dashboard_widget(cluster: Cluster, auto_refresh: float | None):
                         self.refresh()
                 self.poller = _Poller(step, lambda e: self.output.append_stderr(f"refresh failed: {e}\n"))
 
-        def close(self):
-            if getattr(self, "poller", None):
-                self.poller.stop()
-            super().close()
-
-        def _repr_mimebundle_(self, **kwargs):
-            bundle = super()._repr_mimebundle_(**kwargs)
-            bundle["text/plain"] = self.text
-            return bundle
+        def plain_text(self) -> str:
+            return self.text
 
     return Dashboard()
 
@@ -293,9 +309,8 @@ def _etcd_widget(cluster: Cluster, client, root: str, live: bool):
     import etcd
     import ipywidgets as w
 
-    class EtcdBrowser(w.VBox):
+    class EtcdBrowser(_live_box()):
         def __init__(self):
-            self.poller = None
             self.root = w.Text(value=root, description="root", continuous_update=False,
                                layout=w.Layout(width="320px"))
             self.refresh_button = w.Button(description="Refresh", icon="refresh")
@@ -369,15 +384,8 @@ def _etcd_widget(cluster: Cluster, client, root: str, live: bool):
 
             self.poller = _Poller(step, lambda e: self.output.append_stderr(f"live refresh: {e}\n"))
 
-        def close(self):
-            if getattr(self, "poller", None):
-                self.poller.stop()
-            super().close()
-
-        def _repr_mimebundle_(self, **kwargs):
-            bundle = super()._repr_mimebundle_(**kwargs)
-            bundle["text/plain"] = etcd_text(self.entries, self.root.value)
-            return bundle
+        def plain_text(self) -> str:
+            return etcd_text(self.entries, self.root.value)
 
     return EtcdBrowser()
 

@@ -125,27 +125,9 @@ def _(cluster, path):
 
 # --- 01-vagrant: fix a broken user-data -------------------------------------------------------
 
-# vagrant/user-data with three mistakes of the kind people made in 2015: the discovery
-# placeholder copied verbatim, a misspelt key, and a unit command systemd does not have.
-BROKEN_USER_DATA = """\
-#cloud-config
-
-coreos:
-  etcd2:
-    discovery: https://discovery.etcd.io/<token>
-    advertise-client-urls: http://$public_ipv4:2379
-    initial-advertise-peer-urls: http://$private_ipv4:2380
-    listen-client-url: http://0.0.0.0:2379,http://0.0.0.0:4001
-    listen-peer-urls: http://$private_ipv4:2380
-  fleet:
-    public-ip: $public_ipv4
-  units:
-    - name: etcd2.service
-      command: start
-    - name: fleet.service
-      command: launch
-"""
-
+# A correct vagrant/user-data, and the broken copy the learner fixes: three mistakes of the
+# kind people made in 2015 (the discovery placeholder copied verbatim, a misspelt key, and a
+# unit command systemd does not have).
 FIXED_USER_DATA = """\
 #cloud-config
 
@@ -164,6 +146,12 @@ coreos:
     - name: fleet.service
       command: start
 """
+
+BROKEN_USER_DATA = (FIXED_USER_DATA
+                    .replace("    # config.rb writes a fresh discovery URL here on every `vagrant up`\n",
+                             "    discovery: https://discovery.etcd.io/<token>\n")
+                    .replace("listen-client-urls:", "listen-client-url:")
+                    .replace("fleet.service\n      command: start", "fleet.service\n      command: launch"))
 
 
 def write_broken_user_data() -> Path:
