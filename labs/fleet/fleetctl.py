@@ -1,4 +1,5 @@
-"""`fleetctl`: fleet's command line, talking to etcd directly (`--driver=etcd`).
+"""`fleetctl`: fleet's command line, talking to fleetd's API (default) or to etcd directly
+(`--driver=etcd`).
 
 Commands, flags, messages, exit codes and list formats follow fleet v1.0.0
 (spec §4). Global flags come before the command and can also be set as
@@ -6,6 +7,7 @@ FLEETCTL_<FLAG> environment variables; command names may be abbreviated to
 any unique prefix, as cobra allowed.
 """
 
+import json
 import os
 import sys
 import time
@@ -13,6 +15,7 @@ import time
 import etcd
 
 from . import transport
+from .apiclient import APIRegistry, APIRequestError
 from .etcdclient import FailoverClient
 from .machine import MACHINE_ID_PATH
 from .names import NameInfo, mangle_name, name_error
@@ -22,13 +25,16 @@ from .schema import FLEET_VERSION, INACTIVE, LAUNCHED, LOADED
 from .tabwriter import format_table
 from .unit import UnitFile, UnitFileError
 
+# What a failed registry question raises, whichever the driver.
+REGISTRY_ERRORS = (etcd.EtcdException, APIRequestError)
+
 POLL_INTERVAL = 0.25  # one wait "attempt" polls every 250 ms ...
 ATTEMPT_DURATION = 2.0  # ... for 2 s
 SYSTEMD_ACTIVE_WINDOW = 2.0
 
 GLOBAL_FLAGS = {
-    "endpoint": ("http://127.0.0.1:2379", str),
-    "driver": ("etcd", str),
+    "endpoint": ("unix:///var/run/fleet.sock", str),
+    "driver": ("API", str),
     "etcd-key-prefix": (DEFAULT_PREFIX, str),
     "request-timeout": (3.0, float),
     "ca-file": ("", str), "cert-file": ("", str), "key-file": ("", str),
@@ -143,14 +149,30 @@ class Fleetctl:
                                     self.options["strict-host-key-checking"], self.options["known-hosts-file"])
 
     def connect(self):
-        """Open the registry (through the SSH tunnel when --tunnel is given)."""
+        """Open the registry: fleetd's API, or etcd with `--driver=etcd`; through an SSH
+        tunnel when --tunnel is given (to the remote socket for a unix:// endpoint)."""
         endpoint = self.options["endpoint"].split(",")[0].strip()
+        driver = self.options["driver"].lower()
+        if driver not in ("api", "etcd"):
+            raise ValueError("unrecognized driver %s" % json.dumps(self.options["driver"]))
         if self.options["tunnel"]:
-            host, port = transport.split_host_port(endpoint.split("://")[-1], 2379)
-            self.tunnel = transport.Tunnel(self.options["tunnel"], host, port, self.ssh_options())
+            if endpoint.startswith("unix://"):
+                remote_host, remote_port = endpoint[len("unix://"):], None
+            else:
+                remote_host, remote_port = transport.split_host_port(
+                    endpoint.split("://")[-1], 2379 if driver == "etcd" else 80)
+            self.tunnel = transport.Tunnel(self.options["tunnel"], remote_host, remote_port,
+                                           self.ssh_options())
             endpoint = self.tunnel.local_url
-        client = FailoverClient([endpoint], self.options["request-timeout"])
-        self.registry = Registry(client, self.options["etcd-key-prefix"])
+        if driver == "api":
+            self.registry = APIRegistry(endpoint, self.options["request-timeout"])
+        else:
+            client = FailoverClient([endpoint], self.options["request-timeout"])
+            self.registry = Registry(client, self.options["etcd-key-prefix"])
+
+    @property
+    def driver_name(self):
+        return "etcd" if self.options["driver"].lower() == "etcd" else "fleet API"
 
     def close(self):
         if self.tunnel is not None:
@@ -179,7 +201,7 @@ class Fleetctl:
             name = mangle_name(arg)
             try:
                 existing = self.registry.unit(name)
-            except etcd.EtcdException as error:
+            except REGISTRY_ERRORS as error:
                 raise CommandError("error retrieving Unit(%s) from Registry: %s" % (name, error))
             if existing is not None and not self._should_replace(arg, existing, replace):
                 continue
@@ -300,7 +322,7 @@ class Fleetctl:
         try:
             unit = self.registry.unit(name)
             current = None if unit is None else unit.current_state(self.registry.unit_states())
-        except etcd.EtcdException:
+        except REGISTRY_ERRORS:
             return False
         if unit is None:
             return False
@@ -357,7 +379,7 @@ class Fleetctl:
             return 0
         try:
             self.lazy_create_units(args, flags["replace"], flags.get("block-attempts", 0))
-        except (CommandError, etcd.EtcdException) as error:
+        except (CommandError, *REGISTRY_ERRORS) as error:
             self.warn("Error creating units: %s" % error)
             return 1
         return 0
@@ -368,12 +390,12 @@ class Fleetctl:
             return 0
         try:
             self.lazy_create_units(args, flags["replace"], flags["block-attempts"])
-        except (CommandError, etcd.EtcdException) as error:
+        except (CommandError, *REGISTRY_ERRORS) as error:
             self.warn("Error creating units: %s" % error)
             return 1
         try:
             triggered = self.set_target_states(args, state)
-        except (CommandError, etcd.EtcdException) as error:
+        except (CommandError, *REGISTRY_ERRORS) as error:
             self.warn("Error %s units: %s" % ("loading" if verb == "load" else "starting", error))
             return 1
         attempts = block_attempts(flags)
@@ -496,7 +518,7 @@ class Fleetctl:
         for unit in self._find_units(args):
             try:
                 self.registry.destroy_unit(unit.name)
-            except etcd.EtcdException as error:
+            except REGISTRY_ERRORS as error:
                 self.warn("Error destroying units: %s" % error)
                 exit_code = 1
                 continue
@@ -535,7 +557,7 @@ class Fleetctl:
         try:
             states = self.registry.unit_states()
             self.machines()
-        except etcd.EtcdException as error:
+        except REGISTRY_ERRORS as error:
             self.warn("Error retrieving list of units from repository: %s" % error)
             return 1
         full = flags["full"]
@@ -564,7 +586,7 @@ class Fleetctl:
             units = self.registry.units()
             states = self.registry.unit_states()
             self.machines()
-        except etcd.EtcdException as error:
+        except REGISTRY_ERRORS as error:
             self.warn("Error retrieving list of units from repository: %s" % error)
             return 1
         full = flags["full"]
@@ -597,7 +619,7 @@ class Fleetctl:
             return 1
         try:
             machines = self.registry.machines()
-        except etcd.EtcdException as error:
+        except REGISTRY_ERRORS as error:
             self.warn("Error retrieving list of active machines from fleet API (%s)" % error)
             self.warn("Possible issues:")
             self.warn("  etcd is unhealthy and/or lost quorum")
@@ -841,13 +863,13 @@ def main(argv=None, stdout=None, stderr=None, environ=None, machine_id_path=MACH
         if command.name not in OFFLINE_COMMANDS:
             try:
                 ctl.connect()
-            except OSError as error:
+            except (OSError, ValueError) as error:
                 stderr.write("Unable to initialize client: %s\n" % error)
                 return 1
         try:
             return command.run(ctl, flags, args)
-        except etcd.EtcdException as error:
-            stderr.write("Error communicating with etcd: %s\n" % error)
+        except REGISTRY_ERRORS as error:
+            stderr.write("Error communicating with %s: %s\n" % (ctl.driver_name, error))
             return 1
     except KeyboardInterrupt:
         return 130

@@ -49,18 +49,21 @@ def split_host_port(address, default_port=22):
 
 
 def tunnel_command(tunnel, remote_host, remote_port, options, local_port):
-    """The ssh argv forwarding 127.0.0.1:<local_port> to <remote_host>:<remote_port> via `tunnel`."""
+    """The ssh argv forwarding 127.0.0.1:<local_port> to <remote_host>:<remote_port> via `tunnel`
+    (to the unix socket <remote_host> when `remote_port` is None)."""
     # Without `:port`, an ssh config (FLEETCTL_SSH_CONFIG) may name the port: don't override it.
     host, port = split_host_port(tunnel, None if options.config_file else 22)
     command = options.base_command(port)
     if options.username:
         command += ["-l", options.username]
+    remote = remote_host if remote_port is None else "%s:%d" % (remote_host, remote_port)
     return command + ["-o", "ExitOnForwardFailure=yes", "-o", "BatchMode=yes", "-N",
-                      "-L", "127.0.0.1:%d:%s:%d" % (local_port, remote_host, remote_port), host]
+                      "-L", "127.0.0.1:%d:%s" % (local_port, remote), host]
 
 
 class Tunnel:
-    """`ssh -N -L <local port>:<remote host>:<remote port> <tunnel host>` for one fleetctl run."""
+    """`ssh -N -L <local port>:<remote host>:<remote port> <tunnel host>` for one fleetctl run
+    (`-L <local port>:<remote socket>` when `remote_port` is None)."""
 
     def __init__(self, tunnel, remote_host, remote_port, options):
         self.local_port = _free_local_port()

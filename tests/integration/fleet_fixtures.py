@@ -30,6 +30,8 @@ PREFIX = "/_coreos.com/fleet/"
 # The acceptance tests' "eventually" is 15 s on fleet's own CI; the lab host has 2 cores
 # shared with other clusters, so waits are generous (they return as soon as the condition holds).
 EVENTUALLY = 45.0
+# fleetctl straight to etcd: the API driver would wake a stopped fleetd through fleet.socket.
+ETCD_DRIVER = ("--driver=etcd", "--endpoint=http://127.0.0.1:2379")
 
 
 def wait_for(condition, timeout: float = EVENTUALLY, what: str = "condition", interval: float = 0.3):
@@ -61,6 +63,7 @@ class Fleet:
         self.ssh_config = str(settings.path("ssh_config"))
         self.lab_env = dict(os.environ, LAB_HOME=str(settings.state))
         self.control = "core-01"  # where fleetctl and etcd queries run (changed while it is halted)
+        self.driver_flags: tuple[str, ...] = ()  # fleetctl's default driver: fleetd's API
         # One multiplexed SSH connection per machine: a command costs ~20 ms instead of ~400 ms.
         control_path = str(settings.path("ssh-mux-%C"))
         self.mux = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_path}",
@@ -101,7 +104,7 @@ class Fleet:
 
     def fleetctl(self, *args: str, machine: str = "core-01", check: bool = False,
                  timeout: float = 180, cwd: str | None = None) -> subprocess.CompletedProcess:
-        command = "fleetctl " + shlex.join(args)
+        command = "fleetctl " + shlex.join([*self.driver_flags, *args])
         if cwd:
             command = f"cd {shlex.quote(cwd)} && {command}"
         return self.ssh(machine, command, check=check, timeout=timeout)
@@ -329,45 +332,18 @@ def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-# --- fleet's HTTP API (labs.fleet.api): served only on a socket systemd passes to fleetd ----
-
-FLEET_SOCKET_UNIT = """[Unit]
-Description=fleet API socket (runtime copy made by the integration tests)
-
-[Socket]
-ListenStream=/var/run/fleet.sock
-"""
+# --- fleet's HTTP API (labs.fleet.api): served on the socket systemd passes to fleetd ------
 
 
 class FleetAPI:
-    """`curl --unix-socket /var/run/fleet.sock` on one machine. If the image ships no
-    fleet.socket, `enable()` installs a runtime one and restarts fleetd so it gets the
-    listener; `restore()` undoes exactly that."""
+    """`curl --unix-socket /var/run/fleet.sock` on one machine: fleetd's API on fleet.socket."""
 
     def __init__(self, fleet: Fleet, machine: str):
         self.fleet = fleet
         self.machine = machine
-        self.installed = False
 
-    def enable(self) -> None:
-        ssh = self.fleet.ssh
-        if ssh(self.machine, "systemctl cat fleet.socket >/dev/null 2>&1", check=False).returncode != 0:
-            ssh(self.machine, "sudo tee /run/systemd/system/fleet.socket >/dev/null", input=FLEET_SOCKET_UNIT)
-            self.installed = True
-            ssh(self.machine, "sudo systemctl daemon-reload")
-        if ssh(self.machine, "sudo cat /proc/$(systemctl show -p MainPID --value fleet.service)/environ"
-                             " | tr '\\0' '\\n' | grep -q ^LISTEN_FDS=", check=False).returncode != 0:
-            # systemd refuses to start a socket while its service runs without it
-            ssh(self.machine, "sudo systemctl stop fleet.service && sudo systemctl start fleet.socket && "
-                              "sudo systemctl start fleet.service")
+    def wait_ready(self) -> None:
         wait_for(lambda: self.call("GET", "/machines")[0] == 200, 60, f"the API on {self.machine}")
-
-    def restore(self) -> None:
-        if self.installed:
-            self.fleet.ssh(self.machine, "sudo systemctl stop fleet.socket; sudo rm -f "
-                                         "/run/systemd/system/fleet.socket; sudo systemctl daemon-reload; "
-                                         "sudo systemctl restart fleet.service", check=False)
-            self.installed = False
 
     def call(self, method: str, path: str, body=None, content_type: str = "application/json"):
         """(HTTP status, decoded JSON body or None)."""

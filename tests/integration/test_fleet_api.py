@@ -1,8 +1,7 @@
 """fleet's HTTP API (spec §1.9) on the live cluster: the API halves of scenarios 7, 12, 14, 15.
 
-fleetd serves the API only on a socket systemd passes it (fleet.socket,
-/var/run/fleet.sock); when the image has none, the `api` fixture installs a runtime
-one on core-01 for this module and removes it afterwards.
+fleetd serves the API on the socket systemd passes it (fleet.socket, /var/run/fleet.sock),
+which is also where fleetctl's default driver talks to it.
 """
 
 from __future__ import annotations
@@ -19,12 +18,8 @@ UNAVAILABLE = "fleet server unable to communicate with etcd"
 @pytest.fixture(scope="module")
 def api(fleet):
     endpoint = FleetAPI(fleet, "core-01")
-    try:
-        endpoint.enable()
-        yield endpoint
-    finally:
-        endpoint.restore()
-        fleet.wait_machines()
+    endpoint.wait_ready()
+    return endpoint
 
 
 def error(code, message):
@@ -97,19 +92,20 @@ def test_api_create_start_and_replace_in_place(fleet, units, api):
 
 
 def test_api_503_for_a_duplicate_machine_id(fleet, units, api):
-    """Scenario 14, API part: a fleetd that cannot register answers 503."""
+    """Scenario 14: a fleetd that cannot register answers 503, and fleetctl there says so."""
     m1, m2, m3 = fleet.machines
     dup = FleetAPI(fleet, m2.name)
     id_file = f"/run/{units.prefix}-machine-id"
     dropin = f"/run/systemd/system/fleet.service.d/99-{units.prefix}.conf"
     try:
-        dup.enable()
         fleet.ssh(m2.name, f"echo {m1.id} | sudo tee {id_file} >/dev/null && sudo mkdir -p $(dirname {dropin})"
                            f" && printf '[Service]\\nBindReadOnlyPaths={id_file}:/etc/machine-id\\n'"
                            f" | sudo tee {dropin} >/dev/null && sudo systemctl daemon-reload && "
                            "sudo systemctl restart fleet.service")
         wait_for(lambda: dup.call("GET", "/machines")[0] == 503, what="503 from the duplicate")
         assert dup.call("GET", "/units") == error(503, UNAVAILABLE)
+        listed = fleet.fleetctl("list-machines", machine=m2.name)
+        assert listed.returncode == 1 and UNAVAILABLE in listed.stderr, listed
         journal = fleet.ssh(m2.name, "journalctl --no-pager -u fleet.service -n 50").stdout
         assert f"Failed registering machine: machine {m1.id} already registered" in journal
         # m1 is unaffected: still registered under its own object
@@ -117,9 +113,6 @@ def test_api_503_for_a_duplicate_machine_id(fleet, units, api):
         assert f"{m1.id}\t{m1.ip}\t-\n" in machines and m2.id not in machines
         assert json.loads(fleet.etcd_get(f"machines/{m1.id}/object", machine=m3.name)["value"])["PublicIP"] == m1.ip
     finally:
-        fleet.ssh(m2.name, f"sudo rm -f {dropin} {id_file}; sudo systemctl daemon-reload", check=False)
-        if dup.installed:
-            dup.restore()  # restarts fleetd without the socket
-        else:
-            fleet.ssh(m2.name, "sudo systemctl restart fleet.service", check=False)
+        fleet.ssh(m2.name, f"sudo rm -f {dropin} {id_file}; sudo systemctl daemon-reload; "
+                           "sudo systemctl restart fleet.service", check=False)
     fleet.wait_machines()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.fleet_fixtures import LAB, PROJECT, fleet, units, wait_for  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import ETCD_DRIVER, LAB, PROJECT, fleet, units, wait_for  # noqa: F401  (fixtures)
 
 TTL = 5.0            # agent_ttl of the lab (/etc/fleet/fleet.conf)
 IVAL = 2.0           # engine_reconcile_interval
@@ -158,6 +158,7 @@ def test_connectivity_loss_keeps_units_running(fleet, units):
     alone = fleet.machines[0]
     others = [m for m in fleet.machines if m is not alone]
     fleet.control = others[0].name
+    fleet.driver_flags = ETCD_DRIVER  # the others' fleetd must stay stopped
     loaded, launched = units.name("loaded"), units.name("launched")
     units.service(loaded, f"MachineID={alone.id}")
     units.service(launched, f"MachineID={alone.id}")
@@ -190,3 +191,4 @@ def test_connectivity_loss_keeps_units_running(fleet, units):
         for machine in others:
             fleet.start_fleet(machine.name)
         fleet.control = "core-01"
+        fleet.driver_flags = ()

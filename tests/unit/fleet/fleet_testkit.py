@@ -2,9 +2,11 @@
 
 import io
 import os
+import socket
+import threading
 
 from labs import polling
-from labs.fleet import fleetctl
+from labs.fleet import api, fleetctl
 from labs.fleet.config import Config
 from labs.fleet.etcdclient import FailoverClient
 from labs.fleet.registry import Registry
@@ -101,6 +103,16 @@ class BatchFakeSystemd(FakeSystemd):
             del self.files[name]
 
 
+class HealthyBackend:
+    """What fleetd's API needs of its server: a registry, registered and healthy."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.registered = True
+        self.healthy = threading.Event()
+        self.healthy.set()
+
+
 class FleetCluster:
     """fleetd servers in threads (one per fake machine) on a real etcd, plus fleetctl.
 
@@ -115,6 +127,8 @@ class FleetCluster:
         self.interval = interval
         self.servers = {}  # machine ID → Server
         self.systemds = {}  # machine ID → FakeSystemd
+        self.api_server = None  # serve_api(): fleetctl then uses its default driver, the API
+        self.api_socket = None
 
     def add_machine(self, machine_id, public_ip="", metadata=None, disable_engine=False):
         config = Config(agent_ttl=self.ttl, engine_reconcile_interval=self.interval, etcd_key_prefix=self.prefix,
@@ -140,6 +154,18 @@ class FleetCluster:
     def stop_all(self):
         for machine_id in list(self.servers):
             self.crash(machine_id)
+        if self.api_server is not None:
+            self.api_server.close()
+
+    def serve_api(self, socket_path):
+        """fleetd's HTTP API on a unix socket, as a healthy fleetd serves it on fleet.socket."""
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(socket_path))
+        listener.listen(16)
+        registry = Registry(FailoverClient([self.etcd_url], timeout=2.0), self.prefix)
+        self.api_server = api.APIServer([listener], api.API(HealthyBackend(registry)))
+        self.api_server.start()
+        self.api_socket = str(socket_path)
 
     def fleetctl(self, *args, cwd=None):
         """Run fleetctl in-process; (exit code, stdout, stderr)."""
@@ -148,7 +174,11 @@ class FleetCluster:
         if cwd is not None:
             os.chdir(cwd)
         try:
-            code = fleetctl.main(["--endpoint", self.etcd_url, "--etcd-key-prefix", self.prefix] + list(args),
+            if self.api_socket:
+                connection = ["--endpoint", "unix://" + self.api_socket]
+            else:
+                connection = ["--driver=etcd", "--endpoint", self.etcd_url, "--etcd-key-prefix", self.prefix]
+            code = fleetctl.main(connection + list(args),
                                  stdout=out, stderr=err, environ={}, machine_id_path="/nonexistent/machine-id")
         finally:
             os.chdir(previous)

@@ -1,12 +1,30 @@
 """fleetctl against a real etcd and in-process fleetds with fake systemd (spec §4, §7)."""
 
 import hashlib
+import io
 import json
+import os
+import shutil
+import socket
+import tempfile
 
 import pytest
 
-from fleet_testkit import wait_for
+from fleet_testkit import HealthyBackend, wait_for
+from labs.fleet import api, fleetctl
 from labs.fleet.fleetctl import parse_command_line
+
+@pytest.fixture(params=["API", "etcd"])
+def cluster(request, cluster):
+    """Each fleetctl test runs with both drivers: fleetd's API (the default) and etcd."""
+    if request.param == "etcd":
+        yield cluster
+        return
+    directory = tempfile.mkdtemp(prefix="fleet-api-")  # unix socket paths must be short
+    cluster.serve_api(os.path.join(directory, "fleet.sock"))
+    yield cluster
+    shutil.rmtree(directory, ignore_errors=True)
+
 
 M1, M2, M3, M4 = ("1" * 32, "2" * 32, "3" * 32, "4" * 32)
 HELLO = "[Unit]\nDescription=Hello\n\n[Service]\nExecStart=/bin/sh -c 'while true; do echo hi; sleep 1; done'\n"
@@ -255,6 +273,39 @@ def test_etcd_unreachable_messages_and_exit_codes(prefix):
     assert code == 1 and err.startswith("Error retrieving list of units from repository: ")
     code, _, err = dead.fleetctl("list-unit-files")
     assert code == 1 and err.startswith("Error retrieving list of units from repository: ")
+
+
+def run_fleetctl(*args):
+    out, err = io.StringIO(), io.StringIO()
+    code = fleetctl.main(list(args), stdout=out, stderr=err, environ={},
+                         machine_id_path="/nonexistent/machine-id")
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_api_driver_unavailable_fleetd_and_missing_socket(registry):
+    """fleetd answers 503 until it has registered (acceptance 14's message); without a socket
+    fleetctl cannot dial. Both exit 1 with the list-machines wrapper message."""
+    directory = tempfile.mkdtemp(prefix="fleet-api-")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(os.path.join(directory, "fleet.sock"))
+    listener.listen(4)
+    backend = HealthyBackend(registry)
+    backend.registered = False
+    backend.healthy.clear()
+    server = api.APIServer([listener], api.API(backend))
+    server.start()
+    try:
+        code, out, err = run_fleetctl("--endpoint", "unix://%s/fleet.sock" % directory, "list-machines")
+        assert (code, out) == (1, "")
+        assert err.startswith("Error retrieving list of active machines from fleet API (")
+        assert "googleapi: Error 503: fleet server unable to communicate with etcd" in err
+    finally:
+        server.close()
+        shutil.rmtree(directory, ignore_errors=True)
+    code, _, err = run_fleetctl("--endpoint", "unix://%s/fleet.sock" % directory, "list-units")
+    assert code == 1
+    assert err.startswith("Error retrieving list of units from repository: Get http://domain-sock/fleet/v1/")
+    assert err.endswith(": dial unix %s/fleet.sock: connect: no such file or directory\n" % directory)
 
 
 def test_global_flags_before_or_after_command_and_from_environment():

@@ -42,3 +42,10 @@ def test_tunnel_without_ssh_config_checks_fleetctls_known_hosts_on_port_22():
     assert argv[:8] == ["ssh", "-o", "StrictHostKeyChecking=yes", "-o",
                         "UserKnownHostsFile=/home/u/.fleetctl/known_hosts", "-o", "ConnectTimeout=10", "-p"]
     assert argv[8] == "22" and argv[-1] == "10.0.0.1"
+
+
+def test_tunnel_to_fleets_api_socket():
+    """The API driver's default endpoint is a unix socket: ssh forwards to the remote socket."""
+    options = SSHOptions("core", 10.0, True, config_file="/lab/ssh_config")
+    argv = tunnel_command("core-01", "/var/run/fleet.sock", None, options, 40000)
+    assert argv[-3:] == ["-L", "127.0.0.1:40000:/var/run/fleet.sock", "core-01"]
