@@ -30,6 +30,8 @@ PREFIX = "/_coreos.com/fleet/"
 # The acceptance tests' "eventually" is 15 s on fleet's own CI; the lab host has 2 cores
 # shared with other clusters, so waits are generous (they return as soon as the condition holds).
 EVENTUALLY = 45.0
+UNAVAILABLE = "fleet server unable to communicate with etcd"  # the API's 503
+API_RESTART_S = 30.0  # how long a restarted fleetd may answer 503 (registration retries)
 # fleetctl straight to etcd: the API driver would wake a stopped fleetd through fleet.socket.
 ETCD_DRIVER = ("--driver=etcd", "--endpoint=http://127.0.0.1:2379")
 
@@ -103,11 +105,24 @@ class Fleet:
         return result
 
     def fleetctl(self, *args: str, machine: str = "core-01", check: bool = False,
-                 timeout: float = 180, cwd: str | None = None) -> subprocess.CompletedProcess:
+                 timeout: float = 180, cwd: str | None = None,
+                 wait_for_api: bool = True) -> subprocess.CompletedProcess:
+        """fleetctl on `machine`. A fleetd that is (re)starting answers 503 until it has
+        registered (spec §1.8); with `wait_for_api` such answers are retried for a while."""
         command = "fleetctl " + shlex.join([*self.driver_flags, *args])
         if cwd:
             command = f"cd {shlex.quote(cwd)} && {command}"
-        return self.ssh(machine, command, check=check, timeout=timeout)
+        deadline = time.monotonic() + API_RESTART_S
+        while True:
+            result = self.ssh(machine, command, check=False, timeout=timeout)
+            if not (wait_for_api and result.returncode != 0 and UNAVAILABLE in result.stderr
+                    and time.monotonic() < deadline):
+                break
+            time.sleep(0.5)
+        if check and result.returncode != 0:
+            raise AssertionError(f"ssh {machine} {command!r} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
 
     def lab(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """`lab ARGS` for this cluster; retried while Vagrant's global machine index is locked
