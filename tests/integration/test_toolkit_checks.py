@@ -25,6 +25,9 @@ HINTS = {   # what the hint says on the unsolved state
     "welcome-find-machine": "no machine has /home/core/found-me",
     "launch-user-data": "user-data.fixed yet",
     "launch-leader": "there is no key /workshop/leader",
+    "systemd-dropin": "does not know quitter.service",
+    "systemd-timer": "does not know stamp.timer",
+    "net-veth": "there is no running container named 'probe' on core-02",
 }
 checks.load_exercises()
 
