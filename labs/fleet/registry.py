@@ -143,8 +143,15 @@ class Registry:
         )
 
     def create_unit(self, name, unit_file, target_state=INACTIVE):
-        """Store the body (content-addressed), the job object and the desired state."""
+        """Store the body (content-addressed), the job object and the desired state.
+
+        A new unit first clears what may be left under its name: an engine that placed the
+        previous unit of that name as it was destroyed re-creates `job/<name>/target` (a v2
+        write makes the directory again), which would place the new unit unchosen.
+        """
         unit_hash = unit_file.hash()
+        if self._value("job", name, "object") is None:
+            self._delete("job", name, recursive=True)
         try:
             self.client.write(self.key("unit", unit_hash), unit_body_json(unit_file), prevExist=False)
         except etcd.EtcdAlreadyExist:

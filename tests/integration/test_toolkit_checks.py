@@ -28,6 +28,9 @@ HINTS = {   # what the hint says on the unsolved state
     "systemd-dropin": "does not know quitter.service",
     "systemd-timer": "does not know stamp.timer",
     "net-veth": "there is no running container named 'probe' on core-02",
+    "fleet-pin": "fleet does not know pinned.service yet",
+    "fleet-spread": "fleet does not know worker@1.service",
+    "fleet-global": "fleet does not know everywhere.service yet",
 }
 checks.load_exercises()
 

@@ -82,6 +82,15 @@ def test_destroy_removes_job_directory(registry):
     assert registry.destroy_unit("a.service") is False
 
 
+def test_a_new_unit_does_not_inherit_a_stale_target(registry):
+    """An engine's late `target` write for a destroyed unit must not place its successor."""
+    registry.create_unit("web@4.service", UnitFile.parse("[Service]\nExecStart=/bin/true\n"))
+    registry.destroy_unit("web@4.service")
+    registry.schedule_unit("web@4.service", "1" * 32)  # the late write re-creates the directory
+    registry.create_unit("web@4.service", UnitFile.parse("[Service]\nExecStart=/bin/true\n"))
+    assert registry.unit("web@4.service").target_machine == ""
+
+
 def test_lease_create_renew_and_stale_renewal(registry):
     lease = registry.acquire_lease(M1, ttl=10)
     assert raw(registry, "lease", "engine-leader") == '{"MachineID":"%s","Version":1}' % M1
