@@ -66,6 +66,7 @@ class Fleet:
         self.lab_env = dict(os.environ, LAB_HOME=str(settings.state))
         self.control = "core-01"  # where fleetctl and etcd queries run (changed while it is halted)
         self.driver_flags: tuple[str, ...] = ()  # fleetctl's default driver: fleetd's API
+        self.fleetd_down: set[str] = set()  # machines whose fleetd a test stopped or killed
         # One multiplexed SSH connection per machine: a command costs ~20 ms instead of ~400 ms.
         control_path = str(settings.path("ssh-mux-%C"))
         self.mux = ["-o", "ControlMaster=auto", "-o", f"ControlPath={control_path}",
@@ -109,6 +110,9 @@ class Fleet:
                  wait_for_api: bool = True) -> subprocess.CompletedProcess:
         """fleetctl on `machine`. A fleetd that is (re)starting answers 503 until it has
         registered (spec §1.8); with `wait_for_api` such answers are retried for a while."""
+        if not self.driver_flags and machine in self.fleetd_down:
+            # The API driver would wake that fleetd through fleet.socket: ask a running one.
+            machine = next(name for name in sorted(self.by_name) if name not in self.fleetd_down)
         command = "fleetctl " + shlex.join([*self.driver_flags, *args])
         if cwd:
             command = f"cd {shlex.quote(cwd)} && {command}"
@@ -227,18 +231,22 @@ class Fleet:
     # --- failure drills ---------------------------------------------------
 
     def stop_fleet(self, machine: str) -> None:
+        self.fleetd_down.add(machine)
         self.ssh(machine, "sudo systemctl stop fleet.service")
 
     def kill_fleet(self, machine: str) -> None:
         """A crash: SIGKILL fleetd, and keep systemd from restarting it until start_fleet."""
+        self.fleetd_down.add(machine)
         self.ssh(machine, "sudo systemctl kill -s KILL fleet.service; sudo systemctl stop fleet.service")
 
     def start_fleet(self, machine: str) -> None:
         self.ssh(machine, "sudo systemctl start fleet.service")
+        self.fleetd_down.discard(machine)
 
     def ensure_fleet_running(self, machine: str) -> None:
         if self.ssh(machine, "systemctl is-active fleet.service", check=False).stdout.strip() != "active":
             self.start_fleet(machine)
+        self.fleetd_down.discard(machine)
 
     def wait_machines(self, count: int | None = None, timeout: float = 90) -> list[str]:
         count = len(self.machines) if count is None else count
