@@ -16,8 +16,9 @@ from labs import provision, settings as lab_settings
 from labs.dockerhost import ensure_engine
 from labs.errors import LabError
 
-# Commands that talk to the Docker engine; each starts it first when we may (root).
-ENGINE_COMMANDS = {"up", "status", "ssh", "halt", "resume", "reset", "down"}
+# Commands that talk to the Docker engine start it first when we may (root); `up` and `down`
+# do so inside provision, because the tests and notebooks call them directly.
+ENGINE_COMMANDS = {"status", "ssh", "halt", "resume", "reset"}
 
 
 def build_parser() -> argparse.ArgumentParser:
