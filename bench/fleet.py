@@ -38,8 +38,8 @@ OWN_LAB = "LAB_HOME" not in os.environ
 os.environ.setdefault("LAB_HOME", str(ROOT / ".lab-bench-fleet"))
 sys.path.insert(0, str(ROOT))
 
-from labs import provision, settings as lab_settings  # noqa: E402
-from labs.fleet.config import load_config  # noqa: E402
+from labs.launcher import lifecycle, settings as lab_settings  # noqa: E402
+from labs.node.fleet.config import load_config  # noqa: E402
 
 from tests.integration.fleet_fixtures import LAB, PROJECT, Fleet, Units, wait_for  # noqa: E402
 
@@ -176,7 +176,7 @@ def main() -> None:
                         help="repetitions of each failure drill (median and max are printed)")
     args = parser.parse_args()
     settings = lab_settings.load()
-    provision.up(settings)
+    lifecycle.up(settings)
     fleet = Fleet(settings)
     try:
         fleet.wait_machines()
@@ -212,7 +212,7 @@ def main() -> None:
     finally:
         fleet.close()
         if OWN_LAB and not args.keep:
-            provision.down(settings)
+            lifecycle.down(settings)
 
 
 if __name__ == "__main__":

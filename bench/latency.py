@@ -25,8 +25,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from labs import Cluster                       # noqa: E402
-from labs import settings as lab_settings     # noqa: E402
-from labs.vagrant import environment          # noqa: E402
+from labs.launcher import settings as lab_settings     # noqa: E402
+from labs.launcher.vagrant import environment          # noqa: E402
 
 
 def timed(fn, runs: int) -> list[float]:

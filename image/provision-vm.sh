@@ -17,11 +17,10 @@ cat /home/core/.ssh/authorized_keys.d/* > /home/core/.ssh/authorized_keys
 chown core:core /home/core/.ssh/authorized_keys
 install -d /var/lib/coreos-vagrant /etc/coreos /etc/fleet /opt/labs/labs
 cp -r "$src/image/rootfs/." /
-cp "$src/labs/__init__.py" "$src/labs/cloudconfig.py" "$src/labs/cloudinit.py" \
-   "$src/labs/discovery.py" /opt/labs/labs/
-cp -r "$src/labs/fleet" /opt/labs/labs/
+cp "$src/labs/__init__.py" /opt/labs/labs/
+cp -r "$src/labs/node" /opt/labs/labs/
 systemctl disable --now etcd.service docker.service 2>/dev/null || true
 systemctl mask etcd.service
 systemctl enable docker.socket coreos-cloudinit.path coreos-cloudinit.service
 COREOS_PRIVATE_IPV4=$1 COREOS_PUBLIC_IPV4=$1 /usr/lib/coreos/write-environment
-systemctl daemon-reload
+systemctl daemon-reexec  # system.conf.d: ETCDCTL_API=2 for every unit

@@ -7,17 +7,18 @@ this package also loads on the machines, where paramiko, ipywidgets and docker d
 
 _LAZY = {
     "Cluster": "labs.cluster",
-    "Machine": "labs.cluster",
-    "Result": "labs.cluster",
-    "Transcript": "labs.cluster",
-    "CommandFailed": "labs.cluster",
-    "CommandTimeout": "labs.cluster",
-    "ClusterError": "labs.cluster",
-    "MachineDown": "labs.cluster",
-    "UnknownMachine": "labs.cluster",
-    "ClusterNotRunning": "labs.cluster",
-    "AuthenticationFailed": "labs.cluster",
-    "HostKeyError": "labs.cluster",
+    "Machine": "labs.ssh.machine",
+    "Result": "labs.ssh.results",
+    "Transcript": "labs.ssh.results",
+    "CommandFailed": "labs.ssh.errors",
+    "CommandTimeout": "labs.ssh.errors",
+    "ClusterError": "labs.ssh.errors",
+    "MachineDown": "labs.ssh.errors",
+    "UnknownMachine": "labs.ssh.errors",
+    "ClusterNotRunning": "labs.ssh.errors",
+    "AuthenticationFailed": "labs.ssh.errors",
+    "HostKeyError": "labs.ssh.errors",
+    "ChannelRefused": "labs.ssh.errors",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,42 +1,84 @@
 """The first and last cell of every notebook.
 
     from labs import lesson
-    cluster = lesson.begin("02-etcd")     # magics loaded, connected, every machine up
+    cluster = lesson.begin("02-etcd")     # magics loaded, connected, every machine up, clean
     ...
-    lesson.end("02-etcd")                 # every machine up again; what you have done so far
+    lesson.end("02-etcd")                 # the same, for the next notebook; your progress
 
 `begin` makes a notebook runnable on its own and twice in a row: a machine that an earlier
-"break it" step left halted is resumed (when the cluster is this host's own lab), so each
-lesson starts from a healthy cluster.
+"break it" step left halted is resumed (when the cluster is this host's own lab), and what an
+earlier run of this notebook left on the machines is removed — its exercises are reset and
+its own containers, units and keys go (`labs.exercises.<topic>` registers that with
+`@lesson.cleanup`). Your progress file is never touched. In a classroom, a student's first
+`begin` also creates their cluster (their teacher may have done so already with `lab class up`).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from labs.cluster import Cluster, ClusterError
+
+CLEANUPS: dict[str, Callable[[Cluster], None]] = {}
+
+
+def cleanup(notebook: str):
+    """Register what removes NOTEBOOK's own leftovers (besides its exercises' resets)."""
+    def register(fn: Callable[[Cluster], None]):
+        CLEANUPS[notebook] = fn
+        return fn
+    return register
 
 
 def begin(notebook: str) -> Cluster:
-    """Load the %remote magics, connect, and make sure every machine answers."""
+    """Load the %remote magics, connect, make sure every machine answers, start clean."""
     from IPython import get_ipython
 
     shell = get_ipython()
     if shell is not None:
         shell.extension_manager.load_extension("labs")
+    start_classroom_lab()
     cluster = Cluster.default()
     bring_back_halted_machines(cluster)
+    start_clean(notebook, cluster)
     print(f"{notebook}: connected to {', '.join(cluster.machines)} "
-          f"({cluster.path}); every machine is up.")
+          f"({cluster.path}); every machine is up, nothing of an earlier run is left.")
     return cluster
 
 
 def end(notebook: str):
-    """Leave every machine up for the next notebook; show the learner's progress."""
+    """Leave every machine up and clean for the next notebook; show the learner's progress."""
     from labs import checks
 
     cluster = Cluster.default()
     bring_back_halted_machines(cluster)
+    start_clean(notebook, cluster)
     print(f"{notebook} done: every machine is up, ready for the next notebook.")
     return checks.progress()
+
+
+def start_clean(notebook: str, cluster: Cluster) -> None:
+    """Remove what every notebook's steps leave on the machines, then reset NOTEBOOK's
+    exercises: a learner who goes back from 07 to 04 finds fleet as 04 expects it, empty."""
+    from labs import checks
+
+    entries = checks.exercises_of(notebook)          # importing the exercises registers cleanups
+    for cleanup_of_a_notebook in CLEANUPS.values():
+        cleanup_of_a_notebook(cluster)
+    for entry in entries:
+        entry.reset(cluster, **entry.params)
+
+
+def start_classroom_lab() -> None:
+    """A classroom student's first lesson: their cluster does not exist yet, so make it."""
+    from labs.launcher import lifecycle, settings
+
+    if not (settings.state_dir() / "settings.json").exists():
+        return                      # not a classroom lab (those are set up with their settings)
+    lab = settings.load()
+    if lab.broker and not lab.path("ssh_config").exists():
+        print("Starting your cluster for the first time (about a minute) ...", flush=True)
+        lifecycle.up(lab)
 
 
 def bring_back_halted_machines(cluster: Cluster) -> None:
@@ -44,12 +86,12 @@ def bring_back_halted_machines(cluster: Cluster) -> None:
     down = [name for name, result in cluster.run_all("true", check=False).items() if not result.ok]
     if not down:
         return
-    from labs import provision, settings
+    from labs import drills
+    from labs.launcher import settings
 
-    lab = settings.load()
-    if cluster.path != lab.path("ssh_config"):
+    if cluster.path != settings.load().path("ssh_config"):
         raise ClusterError(f"{', '.join(down)} do not answer",
                           "ask your teacher to start them again")
     verb = "is" if len(down) == 1 else "are"
     print(f"{', '.join(down)} {verb} down: starting again (lab resume {' '.join(down)}) ...")
-    provision.resume(lab, *down)
+    drills.resume(*down)

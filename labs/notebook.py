@@ -33,8 +33,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from labs.cluster import (Cluster, ClusterError, CommandFailed, CommandTimeout, Result,
-                          short_command)
+from labs.cluster import Cluster
+from labs.ssh.errors import ClusterError, CommandFailed, CommandTimeout
+from labs.ssh.results import Result, short_command
 
 USAGE = """\
 usage:
@@ -312,14 +313,5 @@ def load_ipython_extension(ipython) -> None:
     ipython.register_magic_function(interact_magic, "cell", "interact")
 
 
-def register() -> None:
-    """Register the magics in the running IPython (same as `%load_ext labs`)."""
-    from IPython import get_ipython
-    ipython = get_ipython()
-    if ipython is None:
-        raise RuntimeError("not running inside IPython/Jupyter")
-    load_ipython_extension(ipython)
-
-
-__all__ = ["cluster", "use", "parse_remote", "parse_interact", "run_streaming", "register",
+__all__ = ["cluster", "use", "parse_remote", "parse_interact", "run_streaming",
            "load_ipython_extension", "RemoteArgs", "UsageError"]

@@ -24,32 +24,12 @@ $new_discovery_url="#{$lab_discovery}/new?size=#{$num_instances}"
 
 # Automatically replace the discovery token on 'vagrant up'
 if File.exist?(CLOUD_CONFIG_PATH) && ARGV[0].eql?('up')
-  require 'open-uri'
-  require 'yaml'
-
-  token = URI.open($new_discovery_url).read
-
-  data = YAML.load(IO.readlines(CLOUD_CONFIG_PATH)[1..-1].join)
-
-  if data.key? 'coreos' and data['coreos'].key? 'etcd'
-    data['coreos']['etcd']['discovery'] = token
-  end
-
-  if data.key? 'coreos' and data['coreos'].key? 'etcd2'
-    data['coreos']['etcd2']['discovery'] = token
-  end
-
-  # Fix for YAML.load() converting reboot-strategy from 'off' to `false`
-  if data.key? 'coreos' and data['coreos'].key? 'update' and data['coreos']['update'].key? 'reboot-strategy'
-    if data['coreos']['update']['reboot-strategy'] == false
-      data['coreos']['update']['reboot-strategy'] = 'off'
-    end
-  end
-
-  # 2015 rewrote user-data in place; the lab writes the copy that is uploaded
-  # ($rendered_user_data, in the lab's state directory) so your checkout stays clean.
-  yaml = YAML.dump(data)
-  File.open($rendered_user_data, 'w') { |file| file.write("#cloud-config\n\n#{yaml}") }
+  # 2015 did this in Ruby right here: fetch a token from $new_discovery_url (open-uri), load
+  # user-data with YAML, set coreos.etcd2.discovery (and coreos.etcd.discovery) to it, keep
+  # reboot-strategy 'off' a string, and rewrite user-data in place. The lab does exactly that
+  # in one place, labs/launcher/userdata.py (`lab reset` uses it too), and writes the copy that
+  # is uploaded ($rendered_user_data, in the lab's state directory): your checkout stays clean.
+  lab("user-data", "--new-discovery-url", $new_discovery_url)
 end
 
 #

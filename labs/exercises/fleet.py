@@ -1,216 +1,131 @@
-"""Exercises of notebook 04-fleet, and the small readers of fleetctl's output it uses too."""
+"""Exercises of notebook 04-fleet, and what the notebook leaves behind.
+
+The readers of fleetctl's output and the waits they use are in labs.exercises.fleet_state.
+"""
 
 from __future__ import annotations
 
-import re
-import time
-
+from labs import lesson
 from labs.checks import exercise, failed, passed
-from labs.cluster import Cluster, ClusterError
-from labs.exercises.launch import machine_ids
-from labs.fleet import glob
-from labs.fleet.requirements import Requirements
-from labs.fleet.unit import UnitFile
+from labs.exercises.common import CORE_03, machine_ids, settled
+from labs.exercises.fleet_state import (UNIT_DIR, SETTLE_S, _settled_placement, containers_named,
+                                        destroy, live_machines, machine_metadata,
+                                        metadata_matches, running, start_unit, unit_files,
+                                        unit_requirements, wait_containers, wait_elsewhere,
+                                        wait_for_counts, wait_machine_gone, wait_until)
 
-CONTROL = "core-01"          # where the checks run fleetctl
-UNIT_DIR = "/home/core"      # where the solutions write their unit files
-SETTLE_S = 15                # a unit just started may take a moment to show in list-units
-PREFIX = "/_coreos.com/fleet/"
-
-
-# --- reading fleet's view (fleetctl on a machine) ---------------------------------------------
-
-def fleetctl(cluster: Cluster, args: str, machine: str = CONTROL, check: bool = True):
-    return cluster[machine].run(f"fleetctl {args}", check=check, timeout=120)
-
-
-def unit_files(cluster: Cluster, machine: str = CONTROL) -> dict[str, dict]:
-    """`list-unit-files --full`: unit → {hash, dstate, state, target}; target is a machine ID,
-    `global` or `-`."""
-    rows = {}
-    for line in fleetctl(cluster, "list-unit-files --full --no-legend", machine).stdout.splitlines():
-        cells = re.split(r"\t+", line)
-        if len(cells) == 5:
-            rows[cells[0]] = {"hash": cells[1], "dstate": cells[2], "state": cells[3],
-                              "target": cells[4].split("/")[0]}
-    return rows
+UNITS = ["hello.service", "hello@.service", "hello@1.service", "hello@2.service", "db.service",
+         "web@.service", "web@1.service", "web@2.service", "web@3.service", "web@4.service",
+         "web-announce@.service", "web-announce@1.service", "web-announce@2.service",
+         "web-announce@3.service", "monitor.service", "ssd-check.service",
+         "pinned.service", "worker@.service", "worker@1.service", "worker@2.service",
+         "backup.service"]
+METADATA_DROPIN = "/etc/systemd/system/fleet.service.d/30-metadata.conf"
+LABELS = {"core-01": "region=east,disk=hdd", "core-02": "region=east,disk=ssd",
+          "core-03": "region=west,disk=ssd"}
 
 
-def running(cluster: Cluster, machine: str = CONTROL, ids: dict[str, str] | None = None
-            ) -> dict[str, list[str]]:
-    """`list-units --full`: unit → the machines (core-0N) where it is active/running.
-    `ids` ({machine: machine ID}) saves reading them, and names machines that are down."""
-    names = {machine_id: name for name, machine_id in (ids or machine_ids(cluster)).items()}
-    seen: dict[str, list[str]] = {}
-    for line in fleetctl(cluster, "list-units --full --no-legend", machine).stdout.splitlines():
-        cells = re.split(r"\t+", line)
-        if len(cells) == 4 and cells[2:] == ["active", "running"]:
-            machine_id = cells[1].split("/")[0]
-            seen.setdefault(cells[0], []).append(names.get(machine_id, machine_id))
-    return {unit: sorted(machines) for unit, machines in seen.items()}
+@lesson.cleanup("04-fleet")
+def forget_this_notebook(cluster):
+    """fleetd up everywhere, without this notebook's metadata; none of its units, files,
+    containers or keys."""
+    cluster.run_all("sudo systemctl start fleet.service")          # "Break it" stops one
+    wait_until(lambda: len(live_machines(cluster)) == len(cluster.machines), "every machine in fleet")
+    destroy(cluster, UNITS)
+    cluster.run_all(f"rm -f {' '.join(UNITS)}; docker rm -f hello hello-1 hello-2 >/dev/null 2>&1; true")
+    cluster.run_all(f"if [ -e {METADATA_DROPIN} ]; then sudo rm {METADATA_DROPIN} && "
+                    "sudo systemctl daemon-reload && sudo systemctl restart fleet.service; fi")
+    cluster[cluster.machines[0]].run("ETCDCTL_API=2 etcdctl rm --recursive /services/web", check=False)
+    wait_until(lambda: not any("region=" in m for m in machine_metadata(cluster).values())
+               and len(machine_metadata(cluster)) == len(cluster.machines),
+               "every machine in fleet, without this notebook's metadata")
 
 
-def live_machines(cluster: Cluster, machine: str = CONTROL, ids: dict[str, str] | None = None
-                  ) -> list[str]:
-    """The machines (core-0N) in `fleetctl list-machines`."""
-    return sorted(machine_metadata(cluster, machine, ids))
+def give_metadata(cluster) -> None:
+    """Step 1's labels, for the exercises' tests (the notebook's cell does the same)."""
+    for machine, labels in LABELS.items():
+        cluster[machine].run(f"sudo mkdir -p {METADATA_DROPIN.rsplit('/', 1)[0]} && printf "
+                             f"'[Service]\\nEnvironment=FLEET_METADATA=%s\\n' '{labels}' | sudo tee "
+                             f"{METADATA_DROPIN} >/dev/null && sudo systemctl daemon-reload && "
+                             f"sudo systemctl restart fleet.service")
+    wait_until(lambda: all("region=" in m for m in machine_metadata(cluster).values())
+               and len(machine_metadata(cluster)) == len(cluster.machines), "step 1's metadata")
 
 
-def machine_metadata(cluster: Cluster, machine: str = CONTROL, ids: dict[str, str] | None = None
-                     ) -> dict[str, str]:
-    """`fleetctl list-machines`: machine (core-0N) → its METADATA column (`-`: none)."""
-    names = {machine_id: name for name, machine_id in (ids or machine_ids(cluster)).items()}
-    out = fleetctl(cluster, "list-machines --full --no-legend --fields=machine,metadata", machine).stdout
-    rows = (re.split(r"\t+", line) for line in out.splitlines())
-    return {names.get(cells[0], cells[0]): cells[1] for cells in rows if len(cells) == 2}
+def ensure_metadata(cluster) -> None:
+    """Step 1's labels, when a machine lacks them (a solution run without the notebook's step 1)."""
+    if not all("region=" in m for m in machine_metadata(cluster).values()):
+        give_metadata(cluster)
 
 
-def unit_requirements(cluster: Cluster, unit: str, machine: str = CONTROL) -> Requirements:
-    """The [X-Fleet] requirements of a unit fleet knows, as fleet reads them."""
-    text = fleetctl(cluster, f"cat {unit}", machine).stdout
-    return Requirements(UnitFile.parse(text), unit)
+DB_UNIT = """[Unit]
+Description=A database that wants a fast disk, in the east
+
+[Service]
+ExecStart=/bin/sh -c "while true; do echo db on %H; sleep 10; done"
+
+[X-Fleet]
+MachineMetadata=region=east
+MachineMetadata=disk=ssd
+"""
+
+REDO = ("a unit's text cannot change: `fleetctl destroy` it, fix the file, `fleetctl start` "
+        "it again")
 
 
-def wait_until(condition, what: str, timeout: float = 60, interval: float = 0.5):
-    """Poll `condition()` until it is truthy; its value. Fails after `timeout` seconds.
-
-    A command that fails meanwhile counts as "not yet" (fleetctl answers 503 while its
-    fleetd registers); the last such error is reported if the time runs out."""
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while True:
-        try:
-            value = condition()
-        except ClusterError as error:
-            value, last_error = None, error
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = f"; last error: {str(last_error).splitlines()[0]}" if last_error else ""
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}{detail}")
-        time.sleep(interval)
-
-
-def _settled(condition, timeout: float = SETTLE_S):
-    """`condition()` once true, or its last (false) value after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.5)
-
-
-def _settled_placement(cluster: Cluster, unit: str, good, timeout: float = SETTLE_S) -> list[str]:
-    """Where `unit` runs, once `good(machines)` holds, or as it is after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        where = running(cluster).get(unit, [])
-        if good(where) or time.monotonic() > deadline:
-            return where
-        time.sleep(0.5)
-
-
-def destroy(cluster: Cluster, units: list[str], machine: str = CONTROL, timeout: float = 60) -> None:
-    """Destroy `units` and wait until no machine runs them.
-
-    Units no machine took (TARGET `-`) go first: `unload` skips them, and they would take
-    the machines the others free. The others are unloaded first (that wakes every agent at
-    once). fleet's engine may still place a unit while it is being destroyed; its `target`
-    key then outlives the unit and would place the next unit of that name at once (the
-    etcd v2 write re-creates the deleted directory), so such leftovers are removed too.
-    """
-    files = wait_until(lambda: [unit_files(cluster, machine)], "fleet to answer", timeout)[0]
-    known = [unit for unit in units if unit in files]
-    waiting = [unit for unit in known if files[unit]["target"] == "-"]
-    placed = [unit for unit in known if unit not in waiting]
-    if waiting:
-        fleetctl(cluster, "destroy " + " ".join(waiting), machine, check=False)
-    if placed:
-        fleetctl(cluster, "unload --no-block " + " ".join(placed), machine, check=False)
-        fleetctl(cluster, "destroy " + " ".join(placed), machine, check=False)
-    wanted = set(units)
-
-    def gone():
-        if wanted & set(running(cluster, machine)):
-            return False
-        local = cluster.run_all("ls /run/fleet/units 2>/dev/null; true")
-        return not any(wanted & set(result.stdout.split()) for result in local.values())
-    wait_until(gone, f"{', '.join(units)} to stop on every machine", timeout)
-    jobs = cluster[machine].run(f"ETCDCTL_API=2 etcdctl ls {PREFIX}job", check=False).stdout.split()
-    left = set(unit_files(cluster, machine))
-    for key in jobs:
-        name = key.rsplit("/", 1)[-1]
-        if name in wanted and name not in left:
-            cluster[machine].run(f"ETCDCTL_API=2 etcdctl rm --recursive {key}", check=False)
-
-
-def start_unit(cluster: Cluster, unit: str, text: str, machine: str = CONTROL,
-               instances: tuple[str, ...] = ()) -> None:
-    """Write `unit` into the home directory of `machine` and `fleetctl start` it; a template
-    is submitted, and its `instances` started."""
-    cluster[machine].run(f"cat > {UNIT_DIR}/{unit}", input=text)
-    if instances:
-        fleetctl(cluster, f"submit {UNIT_DIR}/{unit}", machine)
-    fleetctl(cluster, f"start {' '.join(f'{UNIT_DIR}/{name}' for name in instances or (unit,))}",
-             machine)
-
-
-# --- pin a unit to one machine -----------------------------------------------------------------
+# --- pin a unit by what the machine is, not by its ID -----------------------------------------------
 
 PINNED_UNIT = """[Unit]
-Description=Runs on {machine} only
+Description=Runs in the west only
 
 [Service]
 ExecStart=/bin/sh -c "while true; do echo pinned to %H; sleep 10; done"
 
 [X-Fleet]
-MachineID={machine_id}
+MachineMetadata=region=west
 """
 
 
-@exercise("fleet-pin", "Pin a unit to one machine", "04-fleet", unit="pinned.service",
-          machine="core-02")
+@exercise("fleet-pin", "Pin a unit by what the machine is", "04-fleet", unit="pinned.service",
+          machine=CORE_03)
 def fleet_pin(cluster, unit, machine):
-    ids = machine_ids(cluster)
-    want = ids[machine]
+    show = f"{UNIT_DIR}/{unit} with\n[X-Fleet]\nMachineMetadata=region=west\nthen fleetctl start {unit}"
     files = unit_files(cluster)
     if unit not in files:
-        return failed(f"fleet does not know {unit} yet: write it with `[X-Fleet]` "
-                      f"`MachineID=<{machine}'s machine ID>` (`cat /etc/machine-id` on {machine}, "
-                      f"or `fleetctl list-machines --full`), then `fleetctl start {unit}`")
-    pinned_to = unit_requirements(cluster, unit).machine_id
-    where = running(cluster).get(unit, [])
-    redo = (f"a unit's text cannot change: `fleetctl destroy {unit}`, fix the file, "
-            f"`fleetctl start {unit}` again")
-    if not pinned_to:
-        placed = (f"it runs on {machine} only because that machine had the fewest units"
-                  if where == [machine] else
-                  f"fleet put it on {', '.join(where) or 'no machine yet'}")
-        return failed(f"{unit} has no `MachineID=` under `[X-Fleet]`, so it is not pinned: "
-                      f"{placed}; {redo}")
-    if pinned_to not in (want, want[:8]):
-        owner = [name for name, machine_id in ids.items() if machine_id.startswith(pinned_to)]
-        return failed(f"{unit} is pinned to {pinned_to}, the ID of "
-                      f"{owner[0] if owner else 'no machine of this cluster'}, not of {machine} "
-                      f"({want}); {redo}")
+        return failed(f"fleet does not know {unit} yet: write it (step 2) with an [X-Fleet] "
+                      f"section (step 4), then start it", show)
+    wanted = unit_requirements(cluster, unit)
+    if wanted.machine_id:
+        return failed(f"{unit} is pinned by MachineID={wanted.machine_id[:12]}…: a machine "
+                      f"that is rebuilt gets a new ID, and the unit would wait for a machine "
+                      f"that never comes back. Pin it by what {machine} is — its labels (step "
+                      f"1's table). {REDO}", show)
+    if not wanted.metadata:
+        return failed(f"{unit} has no MachineMetadata=, so any machine may take it: step 1's "
+                      f"table says which labels only {machine} has. {REDO}", show)
+    matching = metadata_matches(cluster, unit)
+    if matching != [machine]:
+        return failed(f"{unit}'s MachineMetadata= matches {', '.join(matching) or 'no machine'}, "
+                      f"not {machine} alone: which label does only {machine} have? {REDO}", show)
     if files[unit]["dstate"] != "launched":
-        return failed(f"{unit} is pinned to {machine}, but its desired state is "
-                      f"{files[unit]['dstate']}: `fleetctl start {unit}`")
+        return failed(f"{unit} is pinned right, but its desired state is "
+                      f"{files[unit]['dstate']}: it is not started", f"fleetctl start {unit}")
     where = _settled_placement(cluster, unit, lambda machines: machines == [machine])
     if where != [machine]:
         return failed(f"{unit} is pinned to {machine} and started, but list-units shows it "
                       f"{'running on ' + ', '.join(where) if where else 'running nowhere'}: "
-                      f"`systemctl status {unit}` on {machine} says why (its ExecStart must keep "
-                      f"running)")
-    return passed(f"{unit} runs on {machine}, pinned with MachineID={pinned_to}")
+                      f"`fleetctl status {unit}` on {machine} says why (its ExecStart must keep "
+                      f"running)", show)
+    labels = ", ".join(f"{k}={'|'.join(sorted(v))}" for k, v in wanted.metadata.items())
+    return passed(f"{unit} runs on {machine}, the only machine with {labels}: pinned by what it "
+                  f"is, so a rebuilt {machine} with the same labels would get it back")
 
 
 @fleet_pin.solution
 def _(cluster, unit, machine):
+    ensure_metadata(cluster)
     destroy(cluster, [unit])
-    machine_id = machine_ids(cluster)[machine]
-    start_unit(cluster, unit, PINNED_UNIT.format(machine=machine, machine_id=machine_id))
+    start_unit(cluster, unit, PINNED_UNIT)
 
 
 @fleet_pin.reset
@@ -219,16 +134,17 @@ def _(cluster, unit, machine):
     cluster.run_all(f"rm -f {UNIT_DIR}/{unit}", check=False)
 
 
-# --- instances that never share a machine -------------------------------------------------------
+# --- workers on the SSD machines, never two on one -------------------------------------------------
 
-SPREAD_TEMPLATE = """[Unit]
+WORKER_TEMPLATE = """[Unit]
 Description=Worker %i
 
 [Service]
 ExecStart=/bin/sh -c "while true; do echo worker %i on %H; sleep 10; done"
 
 [X-Fleet]
-Conflicts={prefix}@*.service
+Conflicts=worker@*.service
+MachineMetadata=disk=ssd
 """
 
 
@@ -237,53 +153,58 @@ def _instances(template: str, count: int) -> list[str]:
     return [f"{prefix}@{n}.{suffix}" for n in range(1, count + 1)]
 
 
-@exercise("fleet-spread", "Instances that never share a machine", "04-fleet",
-          template="worker@.service", count=3)
+@exercise("fleet-spread", "Workers on the SSDs, never two on one machine", "04-fleet",
+          template="worker@.service", count=2)
 def fleet_spread(cluster, template, count):
     instances = _instances(template, count)
+    show = (f"{UNIT_DIR}/{template} with\n[X-Fleet]\nConflicts=worker@*.service\n"
+            f"MachineMetadata=disk=ssd\nthen fleetctl start {' '.join(instances)}")
     files = unit_files(cluster)
     missing = [unit for unit in instances if unit not in files]
     if missing:
-        return failed(f"fleet does not know {', '.join(missing)} yet: submit a template "
-                      f"{template}, then `fleetctl start {' '.join(instances)}`")
+        return failed(f"fleet does not know {', '.join(missing)} yet: instances come from a "
+                      f"template (step 3)", show)
+    from labs.node.fleet import glob
     for unit in instances:
+        wanted = unit_requirements(cluster, unit)
         others = [other for other in instances if other != unit]
-        conflicts = unit_requirements(cluster, unit).conflicts
-        if not all(any(glob.match(pattern, other) for pattern in conflicts) for other in others):
-            return failed(f"{unit} does not conflict with {', '.join(others)}: without "
-                          f"`Conflicts=` under `[X-Fleet]` they share machines whenever that is "
-                          f"least loaded. A unit's text cannot change: `fleetctl destroy` the "
-                          f"instances and the template, add `Conflicts=` with a glob that matches "
-                          f"every instance, start them again")
+        if not all(any(glob.match(pattern, other) for pattern in wanted.conflicts)
+                   for other in others):
+            return failed(f"{unit} does not conflict with {', '.join(others)}: where they land "
+                          f"would be luck, not a rule (step 4, Conflicts=). {REDO} — the "
+                          f"instances and the template", show)
+        matching = metadata_matches(cluster, unit)
+        if sorted(matching) != sorted(m for m, labels in machine_metadata(cluster).items()
+                                      if "disk=ssd" in labels) or not wanted.metadata:
+            return failed(f"{unit} may run on {', '.join(matching) or 'no machine'}: the workers "
+                          f"need the machines with an SSD, and only those (step 1's labels). "
+                          f"{REDO}", show)
     idle = [unit for unit in instances if files[unit]["dstate"] != "launched"]
     if idle:
-        return failed(f"{', '.join(idle)} {'is' if len(idle) == 1 else 'are'} not started: "
-                      f"`fleetctl start {' '.join(idle)}`")
+        return failed(f"{', '.join(idle)} {'is' if len(idle) == 1 else 'are'} not started",
+                      f"fleetctl start {' '.join(idle)}")
 
     def placement():
         now = running(cluster)
         where = {unit: now.get(unit, []) for unit in instances}
         return where if all(len(machines) == 1 for machines in where.values()) else None
-    where = _settled(placement) or {unit: running(cluster).get(unit, []) for unit in instances}
+    where = settled(placement, SETTLE_S) or {unit: running(cluster).get(unit, []) for unit in instances}
     stopped = [unit for unit, machines in where.items() if len(machines) != 1]
     if stopped:
         return failed(f"{', '.join(stopped)} run on no machine: `fleetctl list-unit-files` shows "
-                      f"TARGET `-` when no machine may take a unit (with {count} instances that "
-                      f"conflict, every machine may hold only one), and `fleetctl status` on its "
-                      f"machine says why a started unit is not running")
+                      f"TARGET `-` when no machine may take a unit", show)
     machines = [machines[0] for machines in where.values()]
     if len(set(machines)) != len(machines):
-        return failed(f"two instances share a machine: {where}")
+        return failed(f"two workers share a machine: {where}", show)
     return passed(", ".join(f"{unit} on {machines[0]}" for unit, machines in where.items())
-                  + ": never two on one machine")
+                  + ": on the SSD machines, never two on one")
 
 
 @fleet_spread.solution
 def _(cluster, template, count):
+    ensure_metadata(cluster)
     destroy(cluster, _instances(template, count) + [template])
-    prefix = template.partition("@")[0]
-    start_unit(cluster, template, SPREAD_TEMPLATE.format(prefix=prefix),
-               instances=tuple(_instances(template, count)))
+    start_unit(cluster, template, WORKER_TEMPLATE, instances=tuple(_instances(template, count)))
 
 
 @fleet_spread.reset
@@ -292,53 +213,119 @@ def _(cluster, template, count):
     cluster.run_all(f"rm -f {UNIT_DIR}/{template}", check=False)
 
 
-# --- one copy on every machine ----------------------------------------------------------------
+# --- a unit that follows another ------------------------------------------------------------------
 
-GLOBAL_UNIT = """[Unit]
-Description=One copy on every machine
+BACKUP_UNIT = """[Unit]
+Description=Backs up the database, on its machine
 
 [Service]
-ExecStart=/bin/sh -c "while true; do echo everywhere, here on %H; sleep 10; done"
+ExecStart=/bin/sh -c "while true; do echo backing up db on %H; sleep 10; done"
 
 [X-Fleet]
-Global=true
+MachineOf=db.service
 """
 
 
-@exercise("fleet-global", "A unit on every machine", "04-fleet", unit="everywhere.service")
-def fleet_global(cluster, unit):
+@exercise("fleet-follow", "A unit that follows another", "04-fleet", unit="backup.service",
+          leader="db.service")
+def fleet_follow(cluster, unit, leader):
+    show = f"{UNIT_DIR}/{unit} with\n[X-Fleet]\nMachineOf={leader}\nthen fleetctl start {unit}"
     files = unit_files(cluster)
+    if leader not in files:
+        return failed(f"fleet does not know {leader}: step 4 starts it; run that cell first")
     if unit not in files:
-        return failed(f"fleet does not know {unit} yet: write it with `Global=true` under "
-                      f"`[X-Fleet]`, then `fleetctl start {unit}`")
-    row = files[unit]
-    if row["target"] != "global":
-        return failed(f"{unit} is a standard unit, which fleet places on one machine, not a "
-                      f"global one: a unit's text cannot change: `fleetctl destroy {unit}`, add "
-                      f"`Global=true` under `[X-Fleet]`, `fleetctl start {unit}` again")
-    if row["dstate"] != "launched":
-        return failed(f"{unit} is global, but its desired state is {row['dstate']}: "
-                      f"`fleetctl start {unit}`")
-    machines = live_machines(cluster)
-    where = _settled_placement(cluster, unit, lambda where: set(where) >= set(machines))
-    missing = sorted(set(machines) - set(where))
-    if missing:
-        wanted = unit_requirements(cluster, unit).metadata
-        why = (f"its `MachineMetadata=` ({', '.join(f'{k}={v}' for k, vs in wanted.items() for v in sorted(vs))}) "
-               f"keeps it off machines without that metadata: destroy it and start it again without"
-               if wanted else
-               f"`systemctl status {unit}` on {missing[0]} says why (its ExecStart must keep running)")
-        return failed(f"{unit} is global but not running on {', '.join(missing)}: {why}")
-    return passed(f"{unit} runs on every machine fleet knows: {', '.join(sorted(where))}")
+        return failed(f"fleet does not know {unit} yet: write it and start it (step 2)", show)
+    wanted = unit_requirements(cluster, unit)
+    if leader not in wanted.peers:
+        how = ("pinned by MachineID to where it runs now" if wanted.machine_id else
+               "restricted by MachineMetadata= to the machines it may use" if wanted.metadata else
+               "free to go anywhere")
+        return failed(f"{unit} is {how}: when {leader} moves to another machine, {unit} stays "
+                      f"behind. The sidekick of step 4 was tied to its service by another "
+                      f"option. {REDO}", show)
+    if files[unit]["dstate"] != "launched":
+        return failed(f"{unit} follows {leader}, but is not started", f"fleetctl start {unit}")
+    home = running(cluster).get(leader, [])
+    where = _settled_placement(cluster, unit, lambda machines: machines == home and home)
+    if not home or where != home:
+        return failed(f"{unit} follows {leader} (on {', '.join(home) or 'no machine'}), but runs "
+                      f"on {', '.join(where) or 'no machine'}: its ExecStart must keep running",
+                      show)
+    return passed(f"{unit} runs on {home[0]}, the machine of {leader}, and will move with it "
+                  f"(MachineOf={leader})")
 
 
-@fleet_global.solution
-def _(cluster, unit):
+@fleet_follow.solution
+def _(cluster, unit, leader):
+    ensure_metadata(cluster)
+    if leader not in unit_files(cluster):
+        start_unit(cluster, leader, DB_UNIT)
     destroy(cluster, [unit])
-    start_unit(cluster, unit, GLOBAL_UNIT)
+    start_unit(cluster, unit, BACKUP_UNIT)
 
 
-@fleet_global.reset
-def _(cluster, unit):
+@fleet_follow.reset
+def _(cluster, unit, leader):
     destroy(cluster, [unit])
     cluster.run_all(f"rm -f {UNIT_DIR}/{unit}", check=False)
+
+
+# --- repair: the machine whose fleetd vanished, back -----------------------------------------------
+
+@exercise("fleet-back", "The vanished machine back, one copy running", "04-fleet",
+          unit="hello.service", container="hello")
+def fleet_back(cluster, unit, container):
+    down = [m for m, r in cluster.run_all("systemctl is-active fleet.service", check=False).items()
+            if r.stdout.strip() != "active"]
+    show = f"%%remote {','.join(down) or 'core-0N'}\nsudo systemctl start fleet.service"
+    if down:
+        return failed(f"fleetd does not run on {', '.join(down)}: for the cluster that machine is "
+                      f"gone, and nobody stops its old copy of {unit}", show)
+    ids = machine_ids(cluster)
+    live = live_machines(cluster, ids=ids)
+    if sorted(live) != sorted(cluster.machines):
+        return failed(f"fleetd runs everywhere, but list-machines shows {', '.join(live)}: a "
+                      f"fleetd that just started registers within a few seconds; check again",
+                      show)
+    def one_copy():
+        found = containers_named(cluster, container)
+        return found if len(found) == 1 else None
+    copies = settled(one_copy, SETTLE_S) or containers_named(cluster, container)
+    if len(copies) != 1:
+        return failed(f"a {container!r} container runs on {', '.join(copies) or 'no machine'}: "
+                      f"{unit} should run exactly once", show)
+    where = running(cluster, ids=ids).get(unit, [])
+    if where != copies:
+        return failed(f"the one {container!r} container runs on {copies[0]}, but fleet places "
+                      f"{unit} on {', '.join(where) or 'no machine'}", show)
+    return passed(f"every machine is in fleet again, and {unit} runs once, on {copies[0]}: the "
+                  f"returning fleetd stopped its old copy")
+
+
+@fleet_back.breaks
+def _(cluster, unit, container):
+    text = ("[Unit]\nDescription=Hello\nAfter=docker.service\nRequires=docker.service\n\n"
+            "[Service]\nExecStart=/usr/bin/docker run --rm --name hello busybox /bin/sh -c "
+            "\"trap 'exit 0' TERM; while true; do echo Hello from %H; sleep 1; done\"\n"
+            "ExecStop=/usr/bin/docker stop hello\n")
+    if unit not in unit_files(cluster):
+        start_unit(cluster, unit, text)
+    ids = machine_ids(cluster)
+    victim = wait_for_counts(cluster, {unit: 1}, ids=ids)[unit][0]
+    watcher = next(m for m in cluster.machines if m != victim)
+    cluster[victim].run("sudo systemctl kill --signal=KILL fleet.service && "
+                        "sudo systemctl stop fleet.service")
+    wait_machine_gone(cluster, victim, watcher, ids)
+    moved = wait_elsewhere(cluster, unit, victim, watcher, ids)
+    wait_containers(cluster, container, sorted({victim, moved[0]}))
+
+
+@fleet_back.solution
+def _(cluster, unit, container):
+    cluster.run_all("sudo systemctl start fleet.service")
+    wait_until(lambda: len(containers_named(cluster, container)) == 1, "one hello container", 60)
+
+
+@fleet_back.reset
+def _(cluster, unit, container):
+    cluster.run_all("sudo systemctl start fleet.service")

@@ -1,4 +1,4 @@
-"""Fixtures and helpers of the fleet integration tests (imported by tests/integration/test_fleet*.py).
+"""Helpers of the fleet integration tests (their fixtures, `fleet` and `units`, are in conftest.py).
 
 Everything runs against the live cluster of $LAB_HOME (`lab_cluster`, conftest.py): commands
 go to the machines over the lab's ssh_config, failure drills use `lab halt/resume` and
@@ -20,8 +20,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from labs import polling
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -36,8 +34,12 @@ API_RESTART_S = 30.0  # how long a restarted fleetd may answer 503 (registration
 ETCD_DRIVER = ("--driver=etcd", "--endpoint=http://127.0.0.1:2379")
 
 
-def wait_for(condition, timeout: float = EVENTUALLY, what: str = "condition", interval: float = 0.3):
-    """Poll until `condition()` is truthy; return its value or fail after `timeout` seconds."""
+def wait_for(condition, timeout: float = EVENTUALLY, what: str = "condition", interval: float = 1.0):
+    """Poll until `condition()` is truthy; return its value or fail after `timeout` seconds.
+
+    Once a second: a poll is usually an ssh exec of `fleetctl` (a Python start, about 0.1 s of
+    CPU); every 0.3 s, three test labs side by side kept both cores busy. Fleet's own clocks
+    (TTL 5 s, agent and engine rounds) are slower than that anyway."""
     return polling.wait_for(condition, timeout, what, interval)
 
 
@@ -77,7 +79,7 @@ class Fleet:
             machine_id = self.ssh(name, "cat /etc/machine-id").stdout.strip()
             ip = settings.machine_ip(int(name.rsplit("-", 1)[1]))
             machines.append(Machine(name, machine_id, ip))
-        # m1 < m2 < m3 by machine ID, as the spec's scenarios number them
+        # m1 < m2 < m3 by machine ID, as docs/fleet.md §7 numbers them
         self.machines = sorted(machines, key=lambda m: m.id)
         self.by_name = {m.name: m for m in machines}
         self.by_id = {m.id: m for m in machines}
@@ -109,7 +111,7 @@ class Fleet:
                  timeout: float = 180, cwd: str | None = None,
                  wait_for_api: bool = True) -> subprocess.CompletedProcess:
         """fleetctl on `machine`. A fleetd that is (re)starting answers 503 until it has
-        registered (spec §1.8); with `wait_for_api` such answers are retried for a while."""
+        registered (docs/fleet.md §2.5); with `wait_for_api` such answers are retried for a while."""
         if not self.driver_flags and machine in self.fleetd_down:
             # The API driver would wake that fleetd through fleet.socket: ask a running one.
             machine = next(name for name in sorted(self.by_name) if name not in self.fleetd_down)
@@ -268,7 +270,8 @@ class Fleet:
 
 
 class Units:
-    """Unit files of one test: unique names, written to a scratch dir on a machine, destroyed after."""
+    """Unit files of one test: unique names, written to a scratch dir on every machine (fleetctl
+    may have to run elsewhere when a test stops a machine's fleetd), destroyed after."""
 
     def __init__(self, fleet: Fleet, machine: str = "core-01"):
         self.fleet = fleet
@@ -276,7 +279,8 @@ class Units:
         self.prefix = "it" + uuid.uuid4().hex[:6]
         self.dir = f"/home/core/{self.prefix}"
         self.names: set[str] = set()
-        fleet.ssh(machine, f"mkdir -p {self.dir}")
+        for name in fleet.by_name:
+            fleet.ssh(name, f"mkdir -p {self.dir}")
 
     def name(self, base: str) -> str:
         """`<prefix>-<base>`, with `.service` unless base has a unit suffix."""
@@ -285,9 +289,10 @@ class Units:
         return name if name.endswith(suffixes) else name + ".service"
 
     def write(self, name: str, text: str, machine: str | None = None) -> str:
-        """Write a unit file into the scratch dir; its path on the machine."""
+        """Write a unit file into the scratch dir of `machine` (default: of every machine)."""
         path = f"{self.dir}/{name}"
-        self.fleet.ssh(machine or self.machine, f"cat > {shlex.quote(path)}", input=text)
+        for target in [machine] if machine else self.fleet.by_name:
+            self.fleet.ssh(target, f"cat > {shlex.quote(path)}", input=text)
         self.names.add(name)
         return path
 
@@ -321,41 +326,15 @@ class Units:
         for machine in fleet.machines:
             wait_for(lambda: not any(n.startswith(self.prefix) for n in fleet.local_units(machine.name)),
                      EVENTUALLY, f"units of {self.prefix} gone from {machine.name}")
-        fleet.ssh(self.machine, f"rm -rf {self.dir}", check=False)
-
-
-@pytest.fixture(scope="session")
-def fleet(lab_cluster):
-    f = Fleet(lab_cluster)
-    try:
-        f.wait_machines()
-        yield f
-    finally:
-        f.close()
-
-
-@pytest.fixture
-def units(fleet):
-    """Per-test unit tracker; afterwards every fleetd runs, no metadata, no units of the test."""
-    for machine in fleet.machines:
-        fleet.ensure_fleet_running(machine.name)
-    fleet.wait_machines()
-    tracker = Units(fleet)
-    try:
-        yield tracker
-    finally:
-        for machine in fleet.machines:
-            fleet.ensure_fleet_running(machine.name)
-        fleet.clear_metadata()
-        fleet.wait_machines()
-        tracker.cleanup()
+        for name in fleet.by_name:
+            fleet.ssh(name, f"rm -rf {self.dir}", check=False)
 
 
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-# --- fleet's HTTP API (labs.fleet.api): served on the socket systemd passes to fleetd ------
+# --- fleet's HTTP API (labs.node.fleet.api): served on the socket systemd passes to fleetd ------
 
 
 class FleetAPI:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from labs import provision
-from labs.settings import VAGRANT_DIR
-from labs.vagrant import environment
+from labs.launcher import lifecycle
+from labs.launcher.settings import VAGRANT_DIR
+from labs.launcher.vagrant import environment
 
 MACHINES = ["core-01", "core-02", "core-03"]
 
@@ -137,9 +137,11 @@ def test_agent_forwarding_from_vagrant_ssh_reaches_core_02(lab_cluster, tmp_path
 
 def test_lab_status_table(lab_cluster):
     out = lab(lab_cluster, "status").stdout.splitlines()
-    assert out[0].split()[:3] == ["MACHINE", "STATE", "IP"]
+    assert out[0].split()[:3] == ["machine", "state", "IP"]      # the dashboard's table
     assert [line.split()[0] for line in out[1:]] == MACHINES
     assert all(line.split()[1] == "running" for line in out[1:])
+    leaders = {line.split()[5] for line in out[1:]}            # after "yes (leader|follower)"
+    assert len(leaders) == 1 and leaders <= set(MACHINES), out
 
 
 def test_unknown_machine_is_named_with_the_known_ones(lab_cluster):
@@ -184,4 +186,34 @@ def test_reset_gives_a_fresh_cluster(lab_cluster):
     assert on(lab_cluster, "core-02", "etcdctl get /before-reset", check=False).returncode != 0
     assert on(lab_cluster, "core-01", "docker ps -aq").stdout == ""
     assert on(lab_cluster, "core-03", "etcdctl cluster-health").stdout.count("is healthy: got healthy result") == 3
-    assert provision.cluster_healthy(lab_cluster)
+    assert lifecycle.healthy(lab_cluster)
+
+
+def test_vagrant_up_typed_by_hand_prepares_and_mints_a_token_as_in_2015(lab_cluster):
+    """`vagrant halt core-02 && vagrant up core-02` in vagrant/, without `lab`: the Vagrantfile
+    asks the lab to prepare, and config.rb asks it for a fresh token in the uploaded copy."""
+    before = lab_cluster.path("user-data").read_text()
+    env = environment(lab_cluster)
+    assert "LAB_PREPARED" not in env
+    for command in (["vagrant", "halt", "core-02"], ["vagrant", "up", "core-02"]):
+        done = subprocess.run(command, cwd=VAGRANT_DIR, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    lifecycle.wait_for_health(lab_cluster, machines=["core-02"])
+    after = lab_cluster.path("user-data").read_text()
+    url = re.compile(r"discovery: (\S+)")
+    assert url.search(after).group(1) != url.search(before).group(1)
+    assert url.sub("", after) == url.sub("", before)
+    assert on(lab_cluster, "core-02", "hostname").stdout == "core-02\n"
+
+
+def test_vagrant_provision_uploads_user_data_with_the_clusters_own_token(lab_cluster):
+    """`vagrant provision core-02` (coreos-vagrant's way to apply an edited user-data): the
+    uploaded copy keeps the discovery URL the cluster formed under."""
+    before = lab_cluster.path("user-data").read_text()
+    done = subprocess.run(["vagrant", "provision", "core-02"], cwd=VAGRANT_DIR,
+                          env=environment(lab_cluster), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert lab_cluster.path("user-data").read_text() == before
+    uploaded = on(lab_cluster, "core-02", "cat /var/lib/coreos-vagrant/vagrantfile-user-data").stdout
+    assert uploaded == before

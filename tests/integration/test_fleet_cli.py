@@ -1,8 +1,8 @@
 """fleet on the live cluster: unit files, fleetctl's output and the unit lifecycle.
 
-Acceptance scenarios 1-4, 12, 13 and 15 of shared/spec/fleet.md §7, run with the
+Acceptance scenarios 1-4, 12, 13 and 15 of docs/fleet.md §7, run with the
 machines' own fleetctl over SSH. Machines are numbered m1 < m2 < m3 by machine ID,
-as in the spec (not by lab name).
+as in docs/fleet.md §7 (not by lab name).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import re
 
 
-from tests.integration.fleet_fixtures import fleet, lines, units, wait_for  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import lines, wait_for
 
 HELLO_RAW = """# hello.service: not in canonical form
 ; a comment of the other kind
@@ -26,7 +26,7 @@ ExecStart = /bin/sh -c "while true; do echo hello; sleep 1; done"
 [Unit]
 After=network.target
 """
-# Computed by hand from spec §2.1: [Unit] merged at its first position, options in file
+# Computed by hand from docs/fleet.md §3.1: [Unit] merged at its first position, options in file
 # order, names and values trimmed, one blank line between sections, none at the end.
 HELLO_CANONICAL = ("[Unit]\nDescription=Hello World\nAfter=network.target\n\n"
                    "[Service]\nExecStart=/bin/sh -c \"while true; do echo hello; sleep 1; done\"\n")

@@ -1,7 +1,7 @@
 """fleet on the live cluster: machine death, fleetd crashes, engine failover, etcd loss.
 
-Acceptance scenarios 10, 11 (machine returns), 16 and 17 of shared/spec/fleet.md §7,
-on the lab's 3 machines with agent_ttl=5s (the spec uses 4 machines and 3 s). Every drill
+Acceptance scenarios 10, 11 (machine returns), 16 and 17 of docs/fleet.md §7,
+on the lab's 3 machines with agent_ttl=5s (fleet's functional tests use 4 machines and 3 s). Every drill
 restores what it broke in a `finally`: fleetd running, halted machine resumed, firewall
 rules and systemd drop-ins removed.
 """
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.fleet_fixtures import ETCD_DRIVER, LAB, PROJECT, fleet, units, wait_for  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import ETCD_DRIVER, LAB, PROJECT, wait_for
 
 TTL = 5.0            # agent_ttl of the lab (/etc/fleet/fleet.conf)
 IVAL = 2.0           # engine_reconcile_interval

@@ -1,8 +1,8 @@
 """fleet on the live cluster: where units run — global units, [X-Fleet] constraints, pinning.
 
-Acceptance scenarios 5-9 and 11 of shared/spec/fleet.md §7. Machine metadata is set the
+Acceptance scenarios 5-9 and 11 of docs/fleet.md §7. Machine metadata is set the
 way `PATCH /fleet/v1/machines` does it (a `P/machines/<id>/metadata/<key>` key), and
-removed again after each test. Where the spec adds a 4th machine, the lab (3 machines)
+removed again after each test. Where docs/fleet.md §7 adds a 4th machine, the lab (3 machines)
 brings one back instead: a fleetd that rejoins picks its global units up on its own.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.integration.fleet_fixtures import fleet, units, wait_for  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import wait_for
 
 
 def rows_of(fleet, unit):

@@ -1,6 +1,6 @@
 """fleetctl's SSH features on the live cluster: `--tunnel` from the host, `ssh`, `status`, `journal`.
 
-From the host, fleetctl runs as `python -m labs.fleet.fleetctl --tunnel core-01` with
+From the host, fleetctl runs as `python -m labs.node.fleet.fleetctl --tunnel core-01` with
 FLEETCTL_SSH_CONFIG=<lab>/ssh_config (the lab's host aliases, ports, key and pinned host
 keys). Commands on other machines authenticate with an ssh-agent, as fleetctl always did:
 the test starts its own agent holding the lab's key and kills it afterwards.
@@ -16,13 +16,13 @@ import sys
 
 import pytest
 
-from tests.integration.fleet_fixtures import PROJECT, fleet, units  # noqa: F401  (fixtures)
+from tests.integration.fleet_fixtures import PROJECT, wait_for
 
 
 def host_fleetctl(fleet, *args, env=None, cwd=None, timeout=120):
     environ = dict(os.environ, FLEETCTL_SSH_CONFIG=fleet.ssh_config, PYTHONPATH=str(PROJECT))
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "labs.fleet.fleetctl", "--tunnel", "core-01", *args],
+    return subprocess.run([sys.executable, "-m", "labs.node.fleet.fleetctl", "--tunnel", "core-01", *args],
                           env=environ, cwd=cwd or PROJECT, capture_output=True, text=True, timeout=timeout)
 
 
@@ -91,6 +91,53 @@ def test_ssh_status_and_journal(fleet, units, agent):
     journal = fleet.ssh("core-01", f"fleetctl journal --lines=5 {name}", forward_agent=True, env=env)
     assert "hello-journal" in journal.stdout
 
-    ambiguous = fleet.fleetctl("ssh", "nosuchmachine-or-unit")
-    assert ambiguous.returncode == 1
-    assert ambiguous.stderr.startswith("Unable to proceed: ")
+    unknown = fleet.fleetctl("ssh", "nosuchmachine-or-unit")
+    assert (unknown.returncode, unknown.stderr) == (1, "Unable to proceed: could not find matching unit or machine\n")
+
+
+def test_ssh_argument_naming_both_a_machine_and_a_unit(fleet, units):
+    """A unit named like a machine-ID prefix: fleet refuses to guess (issue 10, item 7)."""
+    machine = fleet.by_name["core-02"]
+    name = f"{machine.short}.service"
+    units.service(name)
+    try:
+        assert units.fleetctl("start", name).returncode == 0
+        ambiguous = fleet.fleetctl("ssh", machine.short, "hostname")
+        assert (ambiguous.returncode, ambiguous.stderr) == (1, (
+            f"Unable to proceed: ambiguous argument, both machine and unit found for `{machine.short}`.\n"
+            "Please use flag `-m` or `-u` to refine the search\n"))
+    finally:
+        fleet.fleetctl("destroy", name)
+        wait_for(lambda: not any(row[0] == name for row in fleet.unit_rows()), what=f"{name} gone")
+
+
+def test_tunnel_asks_before_trusting_an_unknown_host_and_remembers_it(fleet, agent, tmp_path):
+    """From the host, without the lab's ssh_config: the first --tunnel to a machine shows its key
+    and asks, as fleet's HostKeyChecker did; yes saves it, no refuses (issue 10, item 4)."""
+    core01 = fleet.by_name["core-01"]
+    known_hosts = tmp_path / "fleetctl" / "known_hosts"
+    env = {k: v for k, v in os.environ.items() if k != "FLEETCTL_SSH_CONFIG"}
+    env.update(agent, PYTHONPATH=str(PROJECT))
+    command = [sys.executable, "-m", "labs.node.fleet.fleetctl", "--tunnel", core01.ip,
+               "--known-hosts-file", str(known_hosts), "list-machines"]
+
+    def fleetctl(answer):
+        return subprocess.run(command, input=answer, env=env, cwd=PROJECT, capture_output=True, text=True,
+                              timeout=120)
+
+    question = (rf"^The authenticity of host '{re.escape(core01.ip)}' can't be established\.\n"
+                r"(\S+) key fingerprint is ([0-9a-f]{2}(:[0-9a-f]{2}){15})\.\n"
+                r"Are you sure you want to continue connecting \(yes/no\)\? ")
+    refused = fleetctl("no\n")
+    assert refused.returncode == 1 and not known_hosts.exists()
+    assert re.match(question + "Host key verification failed\\.\n"
+                    "Unable to initialize client: failed initializing SSH client: unauthorized host\n$",
+                    refused.stderr), refused.stderr
+    trusted = fleetctl("yes\n")
+    assert (trusted.returncode, trusted.stdout) == (0, fleet.fleetctl("list-machines", check=True).stdout)
+    algorithm = re.match(question, trusted.stderr).group(1)
+    assert trusted.stderr.endswith(
+        f"Warning: Permanently added '{core01.ip}' ({algorithm}) to the list of known hosts.\n")
+    assert known_hosts.read_text().startswith(core01.ip + " ")
+    again = fleetctl("")
+    assert (again.returncode, again.stderr) == (0, "")

@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.integration.toolkit_fixtures import cluster  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.integration
 
 

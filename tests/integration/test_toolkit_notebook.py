@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.integration.toolkit_fixtures import PROJECT, cluster  # noqa: F401  (fixtures)
+from tests.integration.toolkit_fixtures import PROJECT
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ CELLS = [
     "from labs import widgets\nwidgets.dashboard()",
     "widgets.bridge_diagram('core-01')",
     "widgets.etcd_browser('/toolkit-nb')",
-    "from labs import checks\nchecks.check('etcd-key', key='/toolkit-nb/alice', value='v')",
+    "from labs import checks\nchecks.check('etcd-json', key='/toolkit-nb/network')",
     "checks.progress()",
 ]
 

@@ -9,9 +9,10 @@ import time
 import paramiko
 import pytest
 
-from labs import (AuthenticationFailed, Cluster, CommandFailed, CommandTimeout, HostKeyError,
-                  MachineDown)
-from tests.integration.toolkit_fixtures import cluster, lab  # noqa: F401  (fixtures)
+from labs import (AuthenticationFailed, ChannelRefused, Cluster, CommandFailed, CommandTimeout,
+                  HostKeyError, MachineDown)
+from tests.integration.toolkit_fixtures import lab
+from tests.ssh_agent import ssh_agent
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
@@ -140,6 +141,32 @@ def test_wrong_key_is_an_authentication_failure(cluster, tmp_path):
     with pytest.raises(AuthenticationFailed) as error:
         Cluster.from_ssh_config(path)["core-01"].run("true")
     assert "core-01" in str(error.value) and "refused" in str(error.value)
+
+
+def test_forward_agent_as_the_ssh_config_says(cluster, tmp_path, monkeypatch):
+    """The lab's ssh_config keeps Vagrant's `ForwardAgent yes`: with an agent on this host,
+    a command on core-01 reaches core-02 with its key; with `ForwardAgent no` it cannot."""
+    machine = cluster["core-01"]
+    assert machine.config.forward_agent
+    with ssh_agent(machine.config.identity_files[0], tmp_path) as socket_path:
+        monkeypatch.setenv("SSH_AUTH_SOCK", socket_path)
+        hop = machine.run("ssh-add -l && ssh -o BatchMode=yes core-02 hostname")
+        assert "(RSA)" in hop.stdout and hop.stdout.endswith("core-02\n")
+        path = _copy_config(cluster, tmp_path, {"ForwardAgent yes": "ForwardAgent no"})
+        with Cluster.from_ssh_config(path) as without:
+            assert without["core-01"].run("ssh-add -l", check=False).exit_status == 2
+    # sshd keeps offering an agent for the rest of the connection; ours is gone: asking fails
+    # at once (it does not hang)
+    assert machine.run("ssh-add -l", check=False, timeout=30).exit_status == 1
+
+
+def test_a_channel_sshd_refuses_is_channel_refused(cluster):
+    machine = cluster["core-03"]
+    machine.run("true")
+    with pytest.raises(ChannelRefused) as refused:
+        machine.open_unix("/run/no-such.sock")
+    assert refused.value.code == 2 and "core-03" in str(refused.value)   # connect failed
+    assert machine.connected and machine.run("hostname").stdout == "core-03\n"
 
 
 def test_reconnect_and_etcd_failover_after_halt_and_resume(cluster, lab_cluster):

@@ -7,8 +7,6 @@ import threading
 import etcd
 import pytest
 
-from tests.integration.toolkit_fixtures import cluster  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.integration
 
 

@@ -1,8 +1,4 @@
-"""Fixtures of the toolkit's integration tests (imported by tests/integration/test_toolkit_*.py).
-
-`lab_cluster` (conftest.py) makes sure a healthy cluster of $LAB_HOME runs; `cluster` is the
-notebooks' view of it, built only from its ssh_config.
-"""
+"""Helpers of the toolkit's integration tests (their fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PROJECT = Path(__file__).resolve().parents[2]
 LAB = str(Path(sys.executable).with_name("lab"))
-
-
-@pytest.fixture(scope="session")
-def cluster(lab_cluster):
-    from labs import Cluster
-    with Cluster.from_ssh_config(lab_cluster.path("ssh_config")) as cluster:
-        yield cluster
 
 
 def lab(settings, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -1,19 +1,19 @@
-"""labs.cloudconfig: the validator's messages and lines, parsing, $private_ipv4 substitution."""
+"""labs.node.cloudconfig and cloudschema: the validator's messages and lines, parsing, $private_ipv4 substitution."""
 
 import base64
 import gzip
 
 import pytest
 
-from labs.cloudconfig import (
+from labs.node.cloudconfig import (
     CloudConfigError,
     Entry,
-    decode_content,
     is_script,
     parse,
     substitute,
     validate,
 )
+from labs.node.cloudschema import decode_content
 
 DISCOVERY = "http://10.17.3.2:2379/v2/keys/_etcd/registry/0123456789abcdef0123456789abcdef"
 

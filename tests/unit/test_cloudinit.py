@@ -1,4 +1,4 @@
-"""labs.cloudinit: the CLI, and applying a cloud-config into a temporary root with a fake runner."""
+"""labs.node.cloudinit: the CLI, and applying a cloud-config into a temporary root with a fake runner."""
 
 import base64
 import os
@@ -7,8 +7,8 @@ import stat
 import pytest
 from test_cloudconfig import DISCOVERY, SAMPLE
 
-from labs import cloudinit
-from labs.cloudconfig import CloudConfigError
+from labs.node import cloudinit
+from labs.node.cloudconfig import CloudConfigError
 
 ENV = {"COREOS_PUBLIC_IPV4": "192.0.2.11", "COREOS_PRIVATE_IPV4": "10.17.3.11"}
 # core's ids in the fake /etc/passwd: ones chown can give here, and not the default owner if root.

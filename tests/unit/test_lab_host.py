@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labs import provision, settings
+from labs.launcher import hostkeys, resources, settings, userdata
 from labs.errors import LabError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,17 @@ def test_two_labs_get_different_names_networks_and_ports(registry):
     assert first.name != second.name
     assert first.network != second.network
     assert abs(first.ssh_port_base - second.ssh_port_base) >= settings.PORT_BLOCK
+
+
+def test_labs_created_side_by_side_get_different_ports(registry):
+    """`make test` boots its labs at once, and a classroom pre-warms many: each process must
+    see the ports the others chose (it failed: two labs took 2222, one `lab up` failed)."""
+    script = ("import sys; from pathlib import Path; from labs.launcher import settings; "
+              "print(settings.load(Path(sys.argv[1])).ssh_port_base)")
+    makers = [subprocess.Popen([sys.executable, "-c", script, str(registry / f"lab-{n}")],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT) for n in range(6)]
+    bases = [int(maker.communicate(timeout=60)[0]) for maker in makers]
+    assert len(set(bases)) == len(bases), bases
 
 
 def test_settings_are_stable_once_chosen(registry):
@@ -58,11 +69,11 @@ def test_a_port_in_use_is_a_clear_error():
         holder.listen()
         port = holder.getsockname()[1]
         with pytest.raises(LabError, match=rf"port 127.0.0.1:{port} for core-01's SSH is already in use"):
-            provision.require_free_port(port, "core-01's SSH")
+            resources.require_free_port(port, "core-01's SSH")
 
 
 def test_shipped_user_data_validates_clean():
-    provision.validate_user_data()
+    assert userdata.validate() == []
 
 
 def test_broken_user_data_stops_the_launch_naming_line_and_key(tmp_path, capsys):
@@ -70,17 +81,17 @@ def test_broken_user_data_stops_the_launch_naming_line_and_key(tmp_path, capsys)
     broken.write_text("#cloud-config\ncoreos:\n  units:\n    - name: etcd2.service\n"
                       "      command: launch\n")
     with pytest.raises(LabError, match="nothing was started"):
-        provision.validate_user_data(broken)
+        userdata.validate(broken)
     assert "line 5: error: invalid value launch" in capsys.readouterr().out
 
 
 def test_lab_validate_command_exit_codes(tmp_path):
     broken = tmp_path / "user-data"
     broken.write_text("#cloud-config\nhostname: [oops\n")
-    bad = subprocess.run([sys.executable, "-m", "labs.cli", "validate", str(broken)],
+    bad = subprocess.run([sys.executable, "-m", "labs.launcher.cli", "validate", str(broken)],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and re.search(r"line \d+: error:", bad.stdout)
-    good = subprocess.run([sys.executable, "-m", "labs.cli", "validate"], capture_output=True,
+    good = subprocess.run([sys.executable, "-m", "labs.launcher.cli", "validate"], capture_output=True,
                           text=True, cwd=ROOT)
     assert (good.returncode, good.stdout) == (0, "")
 
@@ -88,14 +99,14 @@ def test_lab_validate_command_exit_codes(tmp_path):
 def test_ssh_config_gets_pinned_host_keys(tmp_path):
     vagrant_output = ("Host core-01\n  HostName 127.0.0.1\n  Port 2222\n"
                       "  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n")
-    pinned = provision.pin_host_keys(vagrant_output, tmp_path / "known_hosts")
+    pinned = hostkeys.pin_host_keys(vagrant_output, tmp_path / "known_hosts")
     assert f"UserKnownHostsFile {tmp_path / 'known_hosts'}" in pinned
     assert "StrictHostKeyChecking yes" in pinned and "/dev/null" not in pinned
     assert "Port 2222" in pinned
 
 
 def test_failing_build_step_is_shown():
-    from labs.image import failing_step
+    from labs.launcher.image import failing_step
     log = "Step 1/3 : FROM x\n ---> abc\nStep 2/3 : RUN apt-get install nope\nE: Unable to locate package nope\n"
     assert failing_step(log) == "Step 2/3 : RUN apt-get install nope\nE: Unable to locate package nope"
 
@@ -119,5 +130,5 @@ def test_config_rb_asks_for_three_stable_machines():
     (["-A", "-o", "LogLevel=ERROR", "ssh-add", "-l"], ["-A", "-o", "LogLevel=ERROR"], ["ssh-add", "-l"]),
 ])
 def test_lab_ssh_puts_options_before_the_machine_and_the_command_after(args, options, command):
-    from labs.cli import split_ssh_args
+    from labs.launcher.cli import split_ssh_args
     assert split_ssh_args(args) == (options, command)

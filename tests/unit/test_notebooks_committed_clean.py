@@ -24,3 +24,21 @@ def test_notebook_is_numbered_and_states_objectives(path):
     assert re.fullmatch(r"\d\d-[a-z0-9-]+\.ipynb", path.name)
     first = "".join(json.loads(path.read_text())["cells"][0]["source"])
     assert "Objectives" in first and re.search(r"\d+ min", first)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_nbval_markers_are_cell_tags_not_comments(path):
+    cells = json.loads(path.read_text())["cells"]
+    visible = [i for i, cell in enumerate(cells) if re.search(r"#\s*NBVAL_", "".join(cell["source"]))]
+    assert not visible, f"{path.name}: cells {visible} carry an NBVAL comment; tag them instead"
+
+
+def test_each_notebook_checks_every_one_of_its_exercises():
+    """`make test` proves every reference solution by running the notebooks with LABS_SOLVE=1:
+    that holds only if each exercise's check is called in its notebook."""
+    from labs import checks
+    checks.load_exercises()
+    for entry in checks.EXERCISES.values():
+        path = next(p for p in NOTEBOOKS if p.stem == entry.notebook)
+        source = "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"])
+        assert f'check("{entry.id}"' in source, f"{path.name} never checks {entry.id!r}"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.sshconfig import SSHConfigFile, host_names
+from labs.ssh.config import SSHConfigFile, host_names
 
 VAGRANT_OUTPUT = """\
 Host core-02
@@ -52,7 +52,6 @@ def test_lookup_resolves_what_the_ssh_layer_needs():
     assert entry.identity_files == ("/home/me/.vagrant.d/insecure_private_key",)  # quotes gone
     assert entry.known_hosts_files == ("/lab/known_hosts",)
     assert entry.forward_agent is True and entry.identities_only is True
-    assert entry.strict_host_key_checking == "yes"
     assert entry.connect_timeout == 7.0          # from `Host *`
     assert entry.host_key_name == "[127.0.0.1]:2223"
     assert entry.address == "127.0.0.1:2223"
@@ -73,17 +72,17 @@ def test_several_known_hosts_files_and_home_expansion(monkeypatch):
     assert entry.identity_files == ("/home/me/k",)
 
 
-def test_entries_and_from_path(tmp_path: Path):
+def test_from_path(tmp_path: Path):
     path = tmp_path / "ssh_config"
     path.write_text(VAGRANT_OUTPUT)
     config = SSHConfigFile.from_path(path)
     assert config.path == path
-    assert list(config.entries()) == ["core-02", "core-01"]
-    assert config.entries()["core-01"].port == 2222
+    assert config.hosts == ["core-02", "core-01"]
+    assert config.lookup("core-01").port == 2222
 
 
 def test_cluster_lists_machines_sorted_and_rejects_unknown(tmp_path: Path):
-    from labs.cluster import Cluster, UnknownMachine
+    from labs import Cluster, UnknownMachine
     path = tmp_path / "ssh_config"
     path.write_text(VAGRANT_OUTPUT)
     cluster = Cluster.from_ssh_config(path)
@@ -97,7 +96,8 @@ def test_cluster_lists_machines_sorted_and_rejects_unknown(tmp_path: Path):
 
 
 def test_missing_ssh_config_suggests_make_cluster(tmp_path: Path, monkeypatch):
-    from labs.cluster import Cluster, ClusterNotRunning, default_ssh_config_path
+    from labs import Cluster, ClusterNotRunning
+    from labs.cluster import default_ssh_config_path
     monkeypatch.setenv("LAB_HOME", str(tmp_path))
     monkeypatch.delenv("LAB_SSH_CONFIG", raising=False)
     assert default_ssh_config_path() == tmp_path.resolve() / "ssh_config"
@@ -109,7 +109,7 @@ def test_missing_ssh_config_suggests_make_cluster(tmp_path: Path, monkeypatch):
 
 def test_unreachable_machine_names_it_and_suggests_resume(tmp_path: Path):
     import socket
-    from labs.cluster import Cluster, MachineDown
+    from labs import Cluster, MachineDown
     with socket.socket() as probe:           # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -3,7 +3,8 @@
 import pytest
 
 from labs.notebook import Labeller, UsageError, judge, parse_interact, parse_remote, RemoteArgs
-from labs.cluster import CommandFailed, CommandTimeout, ClusterError, Result
+from labs.ssh.errors import ClusterError, CommandFailed, CommandTimeout
+from labs.ssh.results import Result
 
 
 def test_cell_magic_machine_and_options_anywhere():

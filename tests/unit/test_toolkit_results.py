@@ -2,8 +2,8 @@
 
 import pytest
 
-from labs.cluster import (CommandFailed, CommandTimeout, MachineDown, Result, clean_terminal,
-                          short_command)
+from labs.ssh.errors import CommandFailed, CommandTimeout, MachineDown
+from labs.ssh.results import Result, clean_terminal, short_command
 
 
 def test_ok_and_check():

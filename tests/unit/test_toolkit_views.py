@@ -3,7 +3,7 @@
 import json
 import xml.etree.ElementTree as ET
 
-from labs import checks, widgets
+from labs import checks, etcd_tree, widgets
 
 LINKS = [
     {"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP"]},
@@ -57,11 +57,11 @@ def test_dashboard_text_and_html():
 
 
 def test_etcd_text():
-    entries = [widgets.EtcdEntry("/workshop", 0, True, children=2),
-               widgets.EtcdEntry("/workshop/alice", 1, False, "hi"),
-               widgets.EtcdEntry("/workshop/tmp", 1, True, ttl=30)]
-    assert widgets.etcd_text(entries, "/workshop") == "/workshop/\n  alice = 'hi'\n  tmp/  (ttl 30 s)"
-    assert widgets.etcd_text([], "/x") == "/x: no such key"
+    entries = [etcd_tree.EtcdEntry("/workshop", 0, True, children=2),
+               etcd_tree.EtcdEntry("/workshop/alice", 1, False, "hi"),
+               etcd_tree.EtcdEntry("/workshop/tmp", 1, True, ttl=30)]
+    assert etcd_tree.etcd_text(entries, "/workshop") == "/workshop/\n  alice = 'hi'\n  tmp/  (ttl 30 s)"
+    assert etcd_tree.etcd_text([], "/x") == "/x: no such key"
 
 
 def test_widgets_unavailable_outside_a_kernel(monkeypatch):
@@ -73,10 +73,10 @@ def test_widgets_unavailable_outside_a_kernel(monkeypatch):
 def test_progress_recording_and_table(tmp_path):
     path = tmp_path / "progress.json"
     assert checks.progress(path).done == 0
-    entry = checks.EXERCISES["etcd-key"]
+    entry = checks.EXERCISES["etcd-json"]
     checks.record_progress(entry, path=path)
     data = json.loads(path.read_text())
-    assert data["exercises"]["etcd-key"]["by"] == "learner"
+    assert data["exercises"]["etcd-json"]["by"] == "learner"
     table = checks.progress(path)
     assert table.done == 1 and len(table.rows) == len(checks.EXERCISES)
     assert "✔ 02-etcd" in str(table) and "<table>" in table._repr_html_()

@@ -4,64 +4,36 @@ Each test gets its own key prefix, so tests share the etcd process without
 seeing each other's keys.
 """
 
-import os
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 import uuid
 
 import pytest
 
-from labs.fleet.etcdclient import FailoverClient
-from labs.fleet.registry import Registry
-
-ETCD_BINARY = "/usr/bin/etcd"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from fleet_testkit import start_etcd, stop_etcd
+from labs.node.fleet.etcdclient import FailoverClient
+from labs.node.fleet.registry import Registry
 
 
 @pytest.fixture(scope="session")
 def etcd_url(tmp_path_factory):
     """URL of a single-member etcd with the v2 API enabled, for the whole session."""
-    if not os.path.exists(ETCD_BINARY):
-        pytest.skip("%s is missing: the fleet registry tests need a real etcd 3.4" % ETCD_BINARY)
-    client_port, peer_port = free_port(), free_port()
-    client_url = "http://127.0.0.1:%d" % client_port
-    peer_url = "http://127.0.0.1:%d" % peer_port
     data_dir = tmp_path_factory.mktemp("etcd")
-    log_file = open(data_dir / "etcd.log", "w")
-    process = subprocess.Popen(
-        [ETCD_BINARY, "--name", "unit", "--data-dir", str(data_dir / "data"),
-         "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-         "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-         "--initial-cluster", "unit=" + peer_url, "--enable-v2=true"],
-        stdout=log_file, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(client_url + "/health", timeout=1) as response:
-                if b'"health":"true"' in response.read():
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("etcd did not become healthy; see %s" % (data_dir / "etcd.log"))
-        time.sleep(0.1)
+    client_url, process, log_file = start_etcd(data_dir)
     yield client_url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log_file.close()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    stop_etcd(process, log_file, data_dir)
+
+
+@pytest.fixture(scope="session")
+def tls_etcd(tmp_path_factory):
+    """An etcd serving https that requires a client certificate: (URL, PEM files by name)."""
+    from fleet_testkit import make_certificates
+
+    data_dir = tmp_path_factory.mktemp("etcd-tls")
+    files = make_certificates(data_dir)
+    client_url, process, log_file = start_etcd(data_dir, "https", (
+        "--cert-file", files["server-cert"], "--key-file", files["server-key"],
+        "--trusted-ca-file", files["ca"], "--client-cert-auth"))
+    yield client_url, files
+    stop_etcd(process, log_file, data_dir)
 
 
 @pytest.fixture

@@ -2,16 +2,85 @@
 
 import io
 import os
+import shutil
 import socket
+import subprocess
 import threading
+import time
+import urllib.request
+
+import pytest
 
 from labs import polling
-from labs.fleet import api, fleetctl
-from labs.fleet.config import Config
-from labs.fleet.etcdclient import FailoverClient
-from labs.fleet.registry import Registry
-from labs.fleet.schema import MachineState
-from labs.fleet.server import Server
+from labs.node.fleet import api, fleetctl
+from labs.node.fleet.config import Config
+from labs.node.fleet.etcdclient import FailoverClient
+from labs.node.fleet.registry import Registry
+from labs.node.fleet.schema import MachineState
+from labs.node.fleet.server import Server
+
+ETCD_BINARY = "/usr/bin/etcd"
+
+
+def require_etcd(binary=ETCD_BINARY):
+    """The etcd-backed fleet tests fail, never skip, without etcd: `make test` installs it."""
+    if not os.path.exists(binary):
+        pytest.fail("%s is missing: the fleet unit tests need a real etcd 3.4 with the v2 API "
+                    "(Debian's etcd-server; `make host-deps` installs it)" % binary, pytrace=False)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_etcd(data_dir, scheme="http", extra_args=()):
+    """A single-member etcd with the v2 API on loopback: (client URL, process, log file)."""
+    require_etcd()
+    client_url = "%s://127.0.0.1:%d" % (scheme, free_port())
+    peer_url = "http://127.0.0.1:%d" % free_port()
+    log_file = open(data_dir / "etcd.log", "w")
+    process = subprocess.Popen(
+        [ETCD_BINARY, "--name", "unit", "--data-dir", str(data_dir / "data"),
+         "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+         "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+         "--initial-cluster", "unit=" + peer_url, "--enable-v2=true", *extra_args],
+        stdout=log_file, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while not _serving(client_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("etcd did not start; see %s" % (data_dir / "etcd.log"))
+        time.sleep(0.1)
+    return client_url, process, log_file
+
+
+def _serving(client_url):
+    """etcd answers on its client port (TLS clients are checked by the tests themselves)."""
+    host, port = client_url.rsplit("/", 1)[1].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            pass
+    except OSError:
+        return False
+    if client_url.startswith("https"):
+        return True
+    try:
+        with urllib.request.urlopen(client_url + "/health", timeout=1) as response:
+            return b'"health":"true"' in response.read()
+    except OSError:
+        return False
+
+
+def stop_etcd(process, log_file, data_dir):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log_file.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def wait_for(condition, timeout=10.0, interval=0.05, message="condition"):
@@ -187,3 +256,47 @@ class FleetCluster:
     def active_on(self, unit_name):
         """Machine IDs whose fake systemd runs `unit_name`."""
         return sorted(m for m, systemd in self.systemds.items() if unit_name in systemd.active)
+
+
+def make_certificates(directory):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files: name → path."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    paths = {}
+
+    def issue(name, issuer_name, issuer_key, *, ca=False, usage=None, sans=()):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name or subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if usage:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        certificate = builder.sign(issuer_key or key, hashes.SHA256())
+        for suffix, data in (("cert", certificate.public_bytes(serialization.Encoding.PEM)),
+                             ("key", key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))):
+            path = os.path.join(str(directory), "%s-%s.pem" % (name, suffix))
+            with open(path, "wb") as pem:
+                pem.write(data)
+            paths["%s-%s" % (name, suffix)] = path
+        return certificate.subject, key
+
+    ca_name, ca_key = issue("ca", None, None, ca=True)
+    paths["ca"] = paths["ca-cert"]
+    issue("server", ca_name, ca_key, usage=ExtendedKeyUsageOID.SERVER_AUTH,
+          sans=(x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")))
+    issue("client", ca_name, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    return paths

@@ -1,12 +1,11 @@
-"""Agent desired state, task ordering and task effects (spec §1.6, §1.7)."""
+"""Agent desired state, task ordering and task effects (docs/fleet.md §2.3, §2.4)."""
 
 import pytest
 
 from fleet_testkit import FakeSystemd
-from labs.fleet import agent as agent_module
-from labs.fleet.agent import Agent, UnitStatePublisher, desired_units, order_tasks, tasks_for_unit
-from labs.fleet.schema import MachineState, Unit
-from labs.fleet.unit import UnitFile
+from labs.node.fleet.agent import Agent, UnitStatePublisher, desired_units, order_tasks, tasks_for_unit
+from labs.node.fleet.schema import MachineState, Unit
+from labs.node.fleet.unit import UnitFile
 
 M1, M2 = "1" * 32, "2" * 32
 BODY = UnitFile.parse("[Service]\nExecStart=/bin/true\n")
@@ -139,7 +138,8 @@ def test_purge_unloads_everything(registry):
     agent.purge()
     assert systemd.files == {} and systemd.active == set()
     assert registry.unit("a.service").job_state_machine == ""
-    assert agent_module.TASK_ORDER["UnloadUnit"] < agent_module.TASK_ORDER["StartUnit"]
+    # stopped, then removed, then systemd told once that its unit files changed
+    assert systemd.calls[-3:] == [("stop", "a.service"), ("unload", "a.service"), ("reload", "")]
 
 
 def test_runs_of_loads_starts_and_unloads_are_batched(registry):

@@ -1,4 +1,4 @@
-"""fleetd's HTTP API (spec §1.9): the PUT decision tree, errors, machines PATCH, pagination."""
+"""fleetd's HTTP API (docs/fleet.md §5): the PUT decision tree, errors, machines PATCH, pagination."""
 
 import http.client
 import json
@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from labs.fleet import api
-from labs.fleet.schema import MachineState
-from labs.fleet.unit import UnitFile
+from labs.node.fleet import api
+from labs.node.fleet.schema import MachineState
+from labs.node.fleet.unit import UnitFile
 
 JSON = {"Content-Type": "application/json"}
 M1, M2 = "1" * 32, "2" * 32

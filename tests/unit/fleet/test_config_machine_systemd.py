@@ -4,9 +4,9 @@ import subprocess
 
 import pytest
 
-from labs.fleet.config import Config, ConfigError, load_config, parse_duration
-from labs.fleet.machine import MachineIDError, detect_public_ip, parse_metadata, read_machine_id
-from labs.fleet.systemd import SystemctlManager, parse_show_output
+from labs.node.fleet.config import Config, ConfigError, load_config, parse_duration
+from labs.node.fleet.machine import MachineIDError, detect_public_ip, parse_metadata, read_machine_id
+from labs.node.fleet.systemd import SystemctlManager, parse_show_output
 
 
 def test_defaults_are_fleet_2015_defaults(tmp_path):
@@ -87,3 +87,82 @@ def test_systemctl_commands(tmp_path):
 def test_show_output_parsing_keeps_argument_order():
     output = "Id=x.service\nLoadState=loaded\nActiveState=failed\nSubState=failed\n"
     assert parse_show_output(output, ["x.service"]) == {"x.service": ("loaded", "failed", "failed")}
+
+
+def test_settings_fleetd_does_not_act_on_are_said_in_the_log():
+    """verify_units and authorized_keys_file as v1.0.0 logs them; enable_grpc and TLS files
+    for plain-http etcd servers are refused the same way, never silently dropped (issue 10, item 5)."""
+    from labs.node.fleet.fleetd import config_problems
+
+    assert config_problems(Config()) == []
+    assert config_problems(Config(verify_units=True, authorized_keys_file="/home/core/.ssh/authorized_keys",
+                                  enable_grpc=True, etcd_cafile="/etc/ssl/ca.pem")) == [
+        "Config option verify_units is no longer supported - ignoring",
+        "Config option authorized_keys_file is no longer supported - ignoring",
+        "Config option enable_grpc is not supported by this fleet (no gRPC registry) - ignoring",
+        "Config options etcd_cafile, etcd_certfile and etcd_keyfile secure https:// etcd_servers only; "
+        "none of http://127.0.0.1:2379,http://127.0.0.1:4001 is one"]
+
+
+def test_fleetd_reaches_etcd_over_tls_with_its_client_certificate(tls_etcd, prefix):
+    from labs.node.fleet.fleetd import build_registry
+    from labs.node.fleet.schema import MachineState
+
+    url, files = tls_etcd
+    config = Config(etcd_servers=[url], etcd_key_prefix=prefix, etcd_cafile=files["ca"],
+                    etcd_certfile=files["client-cert"], etcd_keyfile=files["client-key"])
+    registry = build_registry(config)
+    registry.register_machine(MachineState("1" * 32, "10.0.0.1", {}), ttl=30)
+    assert [m.id for m in registry.machines()] == ["1" * 32]
+
+
+def test_systemd_user_drives_the_users_systemd(tmp_path):
+    log = tmp_path / "calls"
+    script = tmp_path / "systemctl"
+    script.write_text('#!/bin/sh\necho "$@" >> %s\n' % log)
+    script.chmod(0o755)
+    machine_id = tmp_path / "machine-id"
+    machine_id.write_text("1" * 32 + "\n")
+    from labs.node.fleet.fleetd import build_server
+
+    server = build_server(Config(systemd_user=True, public_ip="10.0.0.1", units_directory=str(tmp_path / "u")),
+                          str(machine_id))
+    server.agent.systemd.systemctl[0] = str(script)
+    server.agent.systemd.start("a.service")
+    assert log.read_text() == "--user start --no-block a.service\n"
+
+
+def test_fleet_tests_fail_without_etcd():
+    """The etcd-backed fleet tests fail, not skip, when etcd is missing (issue 10, item 7)."""
+    from fleet_testkit import require_etcd
+
+    with pytest.raises(pytest.fail.Exception, match="etcd-server"):
+        require_etcd("/nonexistent/etcd")
+
+
+def test_fleetd_authenticates_to_etcd_with_its_username_and_password(tmp_path):
+    """etcd_username/etcd_password reach etcd (v2 auth): the right password works, a wrong one fails."""
+    import json
+    import urllib.request
+
+    import etcd
+
+    from fleet_testkit import start_etcd, stop_etcd
+    from labs.node.fleet.fleetd import build_registry
+
+    url, process, log_file = start_etcd(tmp_path)
+    try:
+        for path, body in (("/v2/auth/users/root", {"user": "root", "password": "secret"}), ("/v2/auth/enable", None)):
+            request = urllib.request.Request(url + path, data=json.dumps(body).encode() if body else b"",
+                                             method="PUT", headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(request, timeout=60).close()
+        # generous timeouts: etcd checks a password with bcrypt, slow on a busy host
+        right = build_registry(Config(etcd_servers=[url], etcd_username="root", etcd_password="secret",
+                                      etcd_request_timeout=30))
+        assert right.machines() == []
+        wrong = build_registry(Config(etcd_servers=[url], etcd_username="root", etcd_password="wrong",
+                                      etcd_request_timeout=30))
+        with pytest.raises(etcd.EtcdInsufficientPermissions):
+            wrong.machines()
+    finally:
+        stop_etcd(process, log_file, tmp_path)

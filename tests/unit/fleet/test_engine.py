@@ -1,8 +1,8 @@
-"""Engine leader election and reconcile against a real etcd (spec §1.4, §1.5)."""
+"""Engine leader election and reconcile against a real etcd (docs/fleet.md §2.1, §2.2)."""
 
-from labs.fleet.engine import Engine
-from labs.fleet.schema import Lease, MachineState
-from labs.fleet.unit import UnitFile
+from labs.node.fleet.engine import Engine
+from labs.node.fleet.schema import Lease, MachineState
+from labs.node.fleet.unit import UnitFile
 
 M1, M2 = "1" * 32, "2" * 32
 BODY = UnitFile.parse("[Service]\nExecStart=/bin/true\n")

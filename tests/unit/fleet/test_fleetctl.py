@@ -1,4 +1,4 @@
-"""fleetctl against a real etcd and in-process fleetds with fake systemd (spec §4, §7)."""
+"""fleetctl against a real etcd and in-process fleetds with fake systemd (docs/fleet.md §4, §7)."""
 
 import hashlib
 import io
@@ -11,8 +11,8 @@ import tempfile
 import pytest
 
 from fleet_testkit import HealthyBackend, wait_for
-from labs.fleet import api, fleetctl
-from labs.fleet.fleetctl import parse_command_line
+from labs.node.fleet import api, fleetctl
+from labs.node.fleet.fleetctl import parse_command_line
 
 @pytest.fixture(params=["API", "etcd"])
 def cluster(request, cluster):
@@ -60,8 +60,8 @@ def test_submit_list_unit_files_cat_and_keys_acceptance_1(cluster, tmp_path):
 
 
 def cluster_registry(cluster):
-    from labs.fleet.etcdclient import FailoverClient
-    from labs.fleet.registry import Registry
+    from labs.node.fleet.etcdclient import FailoverClient
+    from labs.node.fleet.registry import Registry
     return Registry(FailoverClient([cluster.etcd_url], 2.0), cluster.prefix)
 
 
@@ -170,7 +170,9 @@ def test_engine_failover_after_leader_crash_acceptance_16(cluster, tmp_path):
     leader = registry.lease().machine_id
     survivor = M2 if leader == M1 else M1
     cluster.crash(leader)
-    wait_for(lambda: registry.lease() and registry.lease().machine_id == survivor, timeout=10, message="new leader")
+    # one read per poll: the crashed leader's lease can expire between two reads
+    wait_for(lambda: (lease := registry.lease()) is not None and lease.machine_id == survivor,
+             timeout=10, message="new leader")
     write_unit(tmp_path, "late.service")
     assert cluster.fleetctl("start", "late.service", cwd=tmp_path)[0] == 0
     assert cluster.active_on("late.service") == [survivor]
@@ -316,3 +318,16 @@ def test_global_flags_before_or_after_command_and_from_environment():
     options, command, _, _ = parse_command_line(["--strict-host-key-checking=false", "version"],
                                                 {"FLEETCTL_STRICT_HOST_KEY_CHECKING": "true"})
     assert options["strict-host-key-checking"] is False and command.name == "version"
+
+
+def test_start_without_suffix_reads_the_service_file(cluster, tmp_path):
+    """`fleetctl start hello` with hello.service on disk: fleetctl adds `.service` to the file
+    name too (fleetctl.go maybeAppendDefaultUnitType), as the 2015 docs' `fleetctl start apache@1`."""
+    cluster.add_machine(M1, "10.0.0.1")
+    write_unit(tmp_path, "hello.service")
+    write_unit(tmp_path, "web@.service")
+    assert cluster.fleetctl("start", "hello", cwd=tmp_path) == (
+        0, "Unit hello.service inactive\nUnit hello.service launched on 11111111.../10.0.0.1\n", "")
+    code, out, err = cluster.fleetctl("start", "web@1", cwd=tmp_path)
+    assert (code, err) == (0, "") and out.endswith("Unit web@1.service launched on 11111111.../10.0.0.1\n")
+    assert cluster.active_on("hello.service") == cluster.active_on("web@1.service") == [M1]

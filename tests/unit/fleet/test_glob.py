@@ -1,10 +1,10 @@
-"""Go path.Match semantics, where they differ from Python's fnmatch (spec §2.4)."""
+"""Go path.Match semantics, where they differ from Python's fnmatch (docs/fleet.md §3.4)."""
 
 import fnmatch
 
 import pytest
 
-from labs.fleet.glob import match
+from labs.node.fleet.glob import match
 
 
 @pytest.mark.parametrize("pattern, name, expected", [

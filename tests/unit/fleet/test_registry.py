@@ -1,12 +1,12 @@
-"""The etcd key layout, checked against a real etcd v2 (spec §1.2)."""
+"""The etcd key layout, checked against a real etcd v2 (docs/fleet.md §1.2)."""
 
 import json
 
 import etcd
 import pytest
 
-from labs.fleet.schema import MachineState, UnitState, go_json
-from labs.fleet.unit import UnitFile
+from labs.node.fleet.schema import MachineState, UnitState, go_json
+from labs.node.fleet.unit import UnitFile
 
 M1, M2 = "1" * 32, "2" * 32
 

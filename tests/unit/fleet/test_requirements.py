@@ -1,11 +1,11 @@
-"""[X-Fleet] options: multi-values, specifiers, metadata logic, validation (spec §2.4, §2.5)."""
+"""[X-Fleet] options: multi-values, specifiers, metadata logic, validation (docs/fleet.md §3.4, §3.5)."""
 
 import pytest
 
-from labs.fleet.requirements import (
+from labs.node.fleet.requirements import (
     Requirements, metadata_satisfied, options_error, parse_multivalue, unknown_key_warnings,
 )
-from labs.fleet.unit import UnitFile
+from labs.node.fleet.unit import UnitFile
 
 
 def fleet_unit(*lines):

@@ -1,8 +1,8 @@
-"""The engine's decisions as pure functions (spec §1.5, §2.6, §3)."""
+"""The engine's decisions as pure functions (docs/fleet.md §2.2, §3.6)."""
 
-from labs.fleet import scheduler
-from labs.fleet.schema import MachineState, Unit
-from labs.fleet.unit import UnitFile
+from labs.node.fleet import scheduler
+from labs.node.fleet.schema import MachineState, Unit
+from labs.node.fleet.unit import UnitFile
 
 M1, M2, M3 = "1" * 32, "2" * 32, "3" * 32
 
@@ -137,3 +137,7 @@ def test_unschedulable_reason_wording():
     cluster = scheduler.ClusterState([unit("a.service")], [])
     assert scheduler.plan(cluster) == []
     assert scheduler.unschedulable_reason(cluster) == "zero agents available"
+    # machines there, but none able to run it
+    cluster = scheduler.ClusterState([unit("a.service", "MachineMetadata=region=eu")], three())
+    assert scheduler.plan(cluster) == []
+    assert scheduler.unschedulable_reason(cluster) == "no agents able to run job"

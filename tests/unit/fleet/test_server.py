@@ -4,8 +4,8 @@ import time
 
 import etcd
 
-from fleet_testkit import wait_for
-from labs.fleet.unit import UnitFile
+from fleet_testkit import FakeSystemd, wait_for
+from labs.node.fleet.unit import UnitFile
 
 M1 = "1" * 32
 BODY = UnitFile.parse("[Service]\nExecStart=/bin/true\n\n[X-Fleet]\nMachineID=%s\n" % M1)
@@ -29,7 +29,7 @@ class CuttableClient:
 
 
 def test_connectivity_loss_longer_than_the_ttl_keeps_units_running(cluster, registry):
-    """Spec §7 scenario 17 on one machine: after the cut, the engine must not see its own
+    """docs/fleet.md §7 scenario 17 on one machine: after the cut, the engine must not see its own
     machine as gone (its heartbeat re-registers first), so nothing is unloaded or restarted."""
     server = cluster.add_machine(M1)
     registry.create_unit("a.service", BODY, "launched")
@@ -71,3 +71,43 @@ def test_paused_server_does_no_engine_or_agent_work(cluster, registry):
     server.registry.refresh_machine = refresh
     wait_for(lambda: "a.service" in cluster.systemds[M1].active, timeout=cluster.ttl * 3,
              message="a.service launched after the heartbeat")
+
+
+class SlowFakeSystemd(FakeSystemd):
+    """A systemd whose load and start of the units in `slow` take `delay` seconds each,
+    as a `systemctl` stuck behind a slow unit does."""
+
+    def __init__(self, slow, delay):
+        super().__init__()
+        self.slow = set(slow)
+        self.delay = delay
+
+    def load(self, name, text, has_install_section):
+        if name in self.slow:
+            time.sleep(self.delay)
+        super().load(name, text, has_install_section)
+
+    def start(self, name):
+        if name in self.slow:
+            time.sleep(self.delay)
+        super().start(name)
+
+
+def test_a_long_reconcile_pass_never_lets_other_units_rows_expire(cluster, registry):
+    """A reconcile pass longer than the TTL (here 3 TTLs: a slow unit's load and start) must not
+    stop the job-state heartbeat and the unit-state publisher: a.service's `states/*` and
+    `job-state` keys stay, so list-units and list-unit-files never lose it (issue 10, item 6)."""
+    systemd = cluster.systemds[M1] = SlowFakeSystemd({"slow.service"}, delay=cluster.ttl * 1.5)
+    cluster.add_machine(M1)
+    registry.create_unit("a.service", BODY, "launched")
+    wait_for(lambda: [s.unit_name for s in registry.unit_states()] == ["a.service"]
+             and registry.unit("a.service").job_state_machine == M1, message="a.service reported")
+    registry.create_unit("slow.service", BODY, "launched")
+    wait_for(lambda: "slow.service" in systemd.files, timeout=cluster.ttl * 3, message="the slow pass loading")
+    gaps = []
+    while "slow.service" not in systemd.active:
+        rows = [s.unit_name for s in registry.unit_states()]
+        if "a.service" not in rows or registry.unit("a.service").job_state_machine != M1:
+            gaps.append(rows)
+        time.sleep(0.1)
+    assert gaps == []

@@ -1,6 +1,6 @@
-"""Go text/tabwriter bytes as fleetctl prints them (spec §4.4)."""
+"""Go text/tabwriter bytes as fleetctl prints them (docs/fleet.md §4.5)."""
 
-from labs.fleet.tabwriter import format_table
+from labs.node.fleet.tabwriter import format_table
 
 
 def test_list_units_example_bytes():

@@ -1,6 +1,6 @@
 """The ssh command lines fleetctl builds for --tunnel and remote commands."""
 
-from labs.fleet.transport import SSHOptions, remote_command, split_host_port, tunnel_command
+from labs.node.fleet.transport import SSHOptions, remote_command, split_host_port, tunnel_command
 
 
 def test_split_host_port():
@@ -49,3 +49,37 @@ def test_tunnel_to_fleets_api_socket():
     options = SSHOptions("core", 10.0, True, config_file="/lab/ssh_config")
     argv = tunnel_command("core-01", "/var/run/fleet.sock", None, options, 40000)
     assert argv[-3:] == ["-L", "127.0.0.1:40000:/var/run/fleet.sock", "core-01"]
+
+
+def test_an_unknown_host_key_is_shown_and_saved_when_trusted(tmp_path):
+    """fleet's HostKeyChecker: upstream's question, the key's MD5 fingerprint, and on yes the key
+    in --known-hosts-file (issue 10, item 4)."""
+    import base64
+    import io
+
+    import pytest
+
+    from labs.node.fleet.transport import HostKeyError, trust_host
+
+    blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519" + b"k" * 36).decode()
+    keys = [("ssh-rsa", base64.b64encode(b"rsa").decode()), ("ssh-ed25519", blob)]
+    known_hosts = tmp_path / "fleetctl" / "known_hosts"
+    options = SSHOptions("core", 10.0, True, str(known_hosts), config_file="")
+    err = io.StringIO()
+    with pytest.raises(HostKeyError, match="unauthorized host"):
+        trust_host("10.0.0.7", 2222, options, scan=lambda *a: keys, stdin=io.StringIO("no\n"), stderr=err)
+    assert err.getvalue().endswith("(yes/no)? Host key verification failed.\n") and not known_hosts.exists()
+
+    err = io.StringIO()
+    trust_host("10.0.0.7", 2222, options, scan=lambda *a: keys, stdin=io.StringIO("yes\n"), stderr=err)
+    import hashlib
+    fingerprint = ":".join("%02x" % b for b in hashlib.md5(base64.b64decode(blob)).digest())
+    assert err.getvalue() == (
+        "The authenticity of host '[10.0.0.7]:2222' can't be established.\n"
+        "ssh-ed25519 key fingerprint is %s.\n"
+        "Are you sure you want to continue connecting (yes/no)? "
+        "Warning: Permanently added '[10.0.0.7]:2222' (ssh-ed25519) to the list of known hosts.\n" % fingerprint)
+    assert known_hosts.read_text() == "[10.0.0.7]:2222 ssh-ed25519 %s\n" % blob
+    # known now: no question, no scan
+    trust_host("10.0.0.7", 2222, options, scan=lambda *a: pytest.fail("scanned a known host"),
+               stdin=io.StringIO(""), stderr=err)

@@ -1,11 +1,11 @@
-"""Canonical form, hash, names and templates (spec §2.1–2.3)."""
+"""Canonical form, hash, names and templates (docs/fleet.md §3.1–3.3)."""
 
 import hashlib
 
 import pytest
 
-from labs.fleet.names import NameInfo, mangle_name, name_error
-from labs.fleet.unit import UnitFile, UnitFileError
+from labs.node.fleet.names import NameInfo, mangle_name, name_error
+from labs.node.fleet.unit import UnitFile, UnitFileError
 
 HELLO = ('[Unit]\nDescription=Hello World\n\n[Service]\n'
          'ExecStart=/bin/bash -c "while true; do echo \\"Hello, world\\"; sleep 1; done"\n')

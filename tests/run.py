@@ -1,0 +1,219 @@
+"""`make test`: the course proves itself, phase by phase, on freshly booted test clusters.
+
+    image          the machine image, built when missing
+    boot + unit    LANES test labs boot side by side (`lab up`, logs in <lab>/gwN/boot.log)
+                   while the unit tests run (pytest-xdist): they need no cluster
+    cluster        tests/integration, every notebook under nbval (exercises solved), and
+                   every notebook once more with its exercises left undone (tests/course:
+                   every check says ✘ with a hint, no cell raises) — one pytest-xdist run,
+                   one worker per lab. tests/lanes.py groups them: everything about one
+                   notebook runs on one lab, the notebook unsolved after it ran solved (the
+                   proof that a notebook runs again after a learner ran it: `lesson.begin`
+                   starts it clean)
+    host           tests/host alone, while the labs stand idle: tests that hold a host-wide
+                   resource (root's inotify instances) which the busy lanes would change
+    teardown       the labs removed
+
+The Makefile times `host-deps` and `venv` before Python runs and appends them to
+<lab>/phases.txt; this runner adds its own phases there (and the test seconds of integration,
+notebooks and unsolved inside the cluster phase) and prints the whole table last, after the
+name and reason of every test that failed, so the last lines of a CI log say what broke and
+where the time went. `bench/ci.py` prints the same figures as name=value lines.
+
+Environment: LAB_HOME (the test labs' parent, required), LAB_FRESH=1 (remove the labs'
+clusters first), LAB_TEARDOWN=1 (remove them at the end), LABS_SOLVE=1 (notebooks apply the
+exercises' solutions), LAB_LANES (how many labs, default 3: each lane keeps about a third of
+this 2-core machine busy).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=10"]
+NBVAL = ["--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600"]
+LAB = str(Path(sys.executable).with_name("lab"))
+NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+LANES = int(os.environ.get("LAB_LANES", "3"))
+UNIT_WORKERS = 4   # the unit tests mostly wait (etcd, fleet TTLs), not compute
+
+
+@dataclass
+class Report:
+    lab_home: Path
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def phases_file(self) -> Path:
+        return self.lab_home / "phases.txt"
+
+    def record(self, name: str, seconds: float) -> None:
+        with self.phases_file.open("a") as out:
+            out.write(f"{name}={seconds:.1f}\n")
+
+    def timed(self, name: str, action):
+        start = time.monotonic()
+        try:
+            return action()
+        finally:
+            self.record(name, time.monotonic() - start)
+
+    def pytest(self, phase: str, *args: str) -> bool:
+        """One pytest run; its failures are kept for the last lines."""
+        junit = self.lab_home / f"junit-{phase}.xml"
+        junit.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("LAB_FRESH", "LAB_TEARDOWN")}
+        done = subprocess.run([*PYTEST, f"--junitxml={junit}", *args], cwd=PROJECT, env=env)
+        self.failures += failed_tests(junit) if junit.exists() else [
+            f"{phase}: pytest ended with status {done.returncode} and no report"]
+        if done.returncode not in (0, 5) and junit.exists() and not failed_tests(junit):
+            self.failures.append(f"{phase}: pytest ended with status {done.returncode}")
+        return done.returncode == 0
+
+    def print_summary(self) -> None:
+        print("\n" + "=" * 78)
+        if self.failures:
+            print(f"make test: {len(self.failures)} failed")
+            for line in self.failures:
+                print(f"FAILED {line}")
+        else:
+            print("make test: every phase passed")
+        phases = read_phases(self.phases_file)
+        print(f"{'phase':<20} seconds")
+        for name, seconds in phases.items():
+            part = name.partition(".")[2]
+            print(f"  {part + ' (test s)':<18} {seconds:7.1f}" if part else f"{name:<20} {seconds:7.1f}")
+        side_by_side = max(phases.get("boot", 0.0), phases.get("unit", 0.0))
+        total = sum(v for k, v in phases.items() if k not in ("boot", "unit") and "." not in k)
+        print(f"{'total':<20} {total + side_by_side:7.1f}  (boot and unit run side by side; "
+              f"the cluster phase runs {LANES} labs at once)")
+
+
+def failed_tests(junit: Path) -> list[str]:
+    """`path::test: first line of the reason` for every failed or erroring test case."""
+    found = []
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        for problem in case.findall("failure") + case.findall("error"):
+            reason = (problem.get("message") or problem.text or "").strip().splitlines()
+            found.append(f"{case.get('classname')}::{case.get('name')}: "
+                         f"{reason[0][:200] if reason else '?'}")
+    return found
+
+
+def read_phases(path: Path) -> dict[str, float]:
+    phases: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            phases[name] = phases.get(name, 0.0) + float(value)
+    return phases
+
+
+def build_image() -> None:
+    from labs.launcher.dockerhost import ensure_engine
+    from labs.launcher.image import ensure_machine_image
+    ensure_engine(Path(os.environ["LAB_HOME"]))
+    ensure_machine_image(lambda message: print(f"==> lab: {message}", flush=True))
+
+
+def lane_homes(report: Report) -> list[Path]:
+    """The labs of pytest-xdist's workers gw0, gw1, … (conftest.py gives each its own)."""
+    return [report.lab_home / f"gw{index}" for index in range(LANES)]
+
+
+def lab_command(home: Path, script: str, log: Path) -> bool:
+    with log.open("w") as out:
+        return subprocess.run(["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT,
+                              cwd=PROJECT, env={**os.environ, "LAB_HOME": str(home)}).returncode == 0
+
+
+def boot(report: Report) -> threading.Thread:
+    """`lab up` of every lane's lab (after `lab down` with LAB_FRESH=1), side by side, in the
+    background; the thread's `failed` lists the labs that did not come up."""
+    def run() -> None:
+        script = f"{LAB} down && {LAB} up" if os.environ.get("LAB_FRESH") == "1" else f"{LAB} up"
+        with ThreadPoolExecutor(LANES) as pool:
+            ok = list(pool.map(lambda home: (home.mkdir(parents=True, exist_ok=True),
+                                             lab_command(home, script, home / "boot.log"))[1],
+                               lane_homes(report)))
+        thread.failed = [home for home, fine in zip(lane_homes(report), ok) if not fine]
+
+    thread = threading.Thread(target=lambda: report.timed("boot", run), name="boot")
+    thread.failed = []
+    thread.start()
+    return thread
+
+
+def teardown(report: Report) -> None:
+    """`lab down` of every lane, then the proof that it left nothing: no container, volume or
+    network with the lab's label, and no machine Vagrant still records."""
+    with ThreadPoolExecutor(LANES) as pool:
+        list(pool.map(lambda home: lab_command(home, f"{LAB} down", home / "down.log"),
+                      lane_homes(report)))
+    for home in lane_homes(report):
+        left = leftovers(home)
+        if left:
+            report.failures.append(f"teardown: `lab down` left {', '.join(left)} ({home}/down.log)")
+
+
+def leftovers(home: Path) -> list[str]:
+    from labs.launcher.dockerhost import docker
+    from labs.launcher.settings import LABEL, load
+    lab = load(home)
+    found = [f"{kind} {name}" for kind, listing in (("container", ["ps", "-a"]), ("volume", ["volume", "ls"]),
+                                                   ("network", ["network", "ls"]))
+             for name in docker(*listing, "-q", "--filter", f"label={LABEL}={lab.name}").stdout.split()]
+    return found + [f"Vagrant's record {path.parent.parent.name}"
+                    for path in (home / "vagrant" / "machines").glob("*/docker/id")]
+
+
+def record_test_seconds(report: Report) -> None:
+    """Inside the cluster phase: test seconds of integration, notebooks, unsolved (summed over
+    the lanes), so a slow kind shows even though they run side by side."""
+    junit = report.lab_home / "junit-cluster.xml"
+    if not junit.exists():
+        return
+    from tests import lanes
+    seconds = dict.fromkeys(lanes.KINDS, 0.0)
+    for nodeid, spent in lanes.junit_cases(junit):
+        seconds[lanes.KINDS[lanes.rank(nodeid)]] += spent
+    for kind, total in seconds.items():
+        report.record(f"cluster.{kind}", total)
+
+
+def main() -> int:
+    report = Report(Path(os.environ["LAB_HOME"]).resolve())
+    report.lab_home.mkdir(parents=True, exist_ok=True)
+    report.timed("image", build_image)
+    booting = boot(report)
+    report.timed("unit", lambda: report.pytest("unit", "-n", str(UNIT_WORKERS), "tests/unit"))
+    booting.join()
+    if not booting.failed:
+        report.timed("cluster", lambda: report.pytest(
+            "cluster", "-n", str(LANES), "--dist", "loadgroup", "--no-loadscope-reorder",
+            "tests/integration", *map(str, NOTEBOOKS), "tests/course/unsolved_notebooks.py",
+            *NBVAL))
+        record_test_seconds(report)
+    else:
+        for home in booting.failed:
+            print("\n".join((home / "boot.log").read_text().splitlines()[-30:]))
+            report.failures.append(f"boot: `lab up` failed (last lines above; {home}/boot.log)"
+                                   "; integration tests and notebooks did not run")
+    report.timed("host", lambda: report.pytest("host", "tests/host"))
+    if os.environ.get("LAB_TEARDOWN") == "1":
+        report.timed("teardown", lambda: teardown(report))
+    report.print_summary()
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
