@@ -106,6 +106,18 @@ class LabSettings:
         """The lab's own private key; None: Vagrant's insecure key, the same everywhere."""
         return str(self.path("id_ed25519")) if self.own_key else None
 
+    @property
+    def login_key(self) -> str:
+        """The private key to give ssh-add: the lab's own, or Vagrant's insecure key as Vagrant
+        copied it into the lab's Vagrant home (for the checkout's lab, `~/.vagrant.d/…`, as the
+        seed says; a test lab's Vagrant home is its own and has the copy only there)."""
+        if self.ssh_private_key:
+            return self.ssh_private_key
+        home = self.vagrant_home or os.environ.get("VAGRANT_HOME") or "~/.vagrant.d"
+        key = str(Path(home, "insecure_private_key"))
+        user_home = str(Path.home())
+        return "~" + key[len(user_home):] if key.startswith(user_home + "/") else key
+
     def limit_flags(self) -> list[str]:
         """`docker run` flags that bound what one machine may take from the host."""
         flags = []

@@ -51,6 +51,17 @@ def test_the_single_learners_lab_keeps_vagrants_key_and_home(tmp_path, monkeypat
     assert data["ssh_private_key"] is None and data["ssh_public_key"] is None
     checkout_lab = replace(lab, state=str(settings.PROJECT_ROOT / ".lab"))
     assert checkout_lab.vagrant_home is None and checkout_lab.vagrant_dotfile_path is None
+    monkeypatch.delenv("VAGRANT_HOME", raising=False)
+    assert checkout_lab.login_key == "~/.vagrant.d/insecure_private_key"   # the seed's ssh-add
+
+
+def test_ssh_add_takes_the_key_from_the_labs_own_vagrant_home(tmp_path, monkeypatch):
+    """A fresh host where only test labs ran has no ~/.vagrant.d: Vagrant copied its insecure
+    key into each lab's own Vagrant home (notebook 01's ssh-add failed there, 1 fresh clone)."""
+    monkeypatch.setenv("LAB_REGISTRY", str(tmp_path / "labs.json"))
+    lab = settings.load(tmp_path / "lane")
+    assert lab.login_key == str(tmp_path / "lane" / "vagrant.d" / "insecure_private_key")
+    assert LAB.login_key == LAB.ssh_private_key
 
 
 def test_another_lab_of_the_checkout_has_a_vagrant_home_of_its_own(tmp_path, monkeypatch):
