@@ -7,7 +7,7 @@ import time
 
 from labs import lesson
 from labs.checks import exercise, failed, passed
-from labs.exercises.common import CORE_01, CORE_02, any_machine, private_ips, sh_quote
+from labs.exercises.common import CORE_01, CORE_02, any_machine, private_ips, settled, sh_quote
 
 WEB_PAGE = "/home/core/www"
 CONTAINERS = "ticker flaky solo web web2 announcer"
@@ -128,13 +128,9 @@ def docker_web(cluster, machine, name, port):
                       f"serves (-h), mounted into the container?", show)
     before = state["RestartCount"]
     m.run(f"sudo kill -KILL {state['State']['Pid']}")        # as the kernel's OOM killer would
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        now = _state(m, name)
-        if now and now["State"]["Running"] and now["RestartCount"] > before:
-            break
-        time.sleep(0.5)
-    else:
+    restarted = settled(lambda: (now := _state(m, name)) and now["State"]["Running"]
+                        and now["RestartCount"] > before, timeout=20)
+    if not restarted:
         return failed(f"the check killed httpd in {name!r} (SIGKILL), and docker did not start "
                       f"it again within 20 s (policy {policy!r})", show)
     return passed(f"{name!r} on {machine} serves {page.stdout.strip()[:60]!r} on port {port}; "

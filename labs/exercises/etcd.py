@@ -167,12 +167,9 @@ def etcd_waiter(cluster, machine, name, key):
         return failed(f"{name} on {machine} is {status}: remove it and run it again", show)
     token = f"go-{secrets.token_hex(4)}"
     any_machine(cluster).run(etcdctl2(f"set {key} {token}"))
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if m.run(f"docker inspect -f '{{{{.State.Running}}}}' {name}").stdout.strip() == "false":
-            break
-        time.sleep(0.5)
-    else:
+    stopped = settled(lambda: m.run(f"docker inspect -f '{{{{.State.Running}}}}' {name}")
+                      .stdout.strip() == "false", timeout=15)
+    if not stopped:
         return failed(f"the check wrote {key} = {token!r}, but {name} on {machine} is still "
                       f"running 15 s later: it does not watch {key} (is the URL right, and "
                       f"does it ask to wait?)", show)

@@ -7,7 +7,7 @@ import time
 
 from labs import lesson
 from labs.checks import exercise, failed, passed
-from labs.exercises.common import CORE_01, CORE_02, CORE_03
+from labs.exercises.common import CORE_01, CORE_02, CORE_03, settled
 
 
 def unit_properties(machine, unit: str, *names: str) -> dict[str, str]:
@@ -336,12 +336,8 @@ def _(cluster, machine, timer, service):
     m.run(f"sudo tee /etc/systemd/system/{service} >/dev/null", input=STAMP_SERVICE)
     m.run(f"sudo tee /etc/systemd/system/{timer} >/dev/null && sudo systemctl daemon-reload && "
           f"sudo systemctl enable {timer} && sudo systemctl restart {timer}", input=STAMP_TIMER)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:           # the first run, 1 s after the timer started
-        last = unit_properties(m, timer, "LastTriggerUSec").get("LastTriggerUSec", "n/a")
-        if last not in ("", "n/a", "0"):
-            break
-        time.sleep(0.5)
+    settled(lambda: unit_properties(m, timer, "LastTriggerUSec").get("LastTriggerUSec", "n/a")
+            not in ("", "n/a", "0"), timeout=20)    # the first run, 1 s after the timer started
 
 
 @systemd_timer.reset
