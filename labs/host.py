@@ -2,7 +2,8 @@
 
     from labs import host
     host.run("lab status")                        # in the project's root
-    host.run("vagrant status", vagrant=True)      # in vagrant/, with this lab's Vagrant settings
+    host.run("vagrant status", vagrant=True)      # in vagrant/ (a classroom student's ~/vagrant),
+                                                  # with this lab's Vagrant settings
 
 Each call prints `$ command` and its output, and fails the cell when the exit status is not
 the expected one (`expect=None`: any). `lab` is found in the virtualenv of the notebook's
@@ -42,7 +43,7 @@ def run(command: str, *, vagrant: bool = False, env: dict[str, str] | None = Non
         expect: int | None = 0, timeout: float = 180, quiet: bool = False
         ) -> subprocess.CompletedProcess:
     """Run `command` in a shell on this computer; show it and its output (stderr folded in)."""
-    cwd = lab_settings.VAGRANT_DIR if vagrant else lab_settings.PROJECT_ROOT
+    cwd = lab_settings.load().work_dir if vagrant else lab_settings.PROJECT_ROOT
     env = env or environment(vagrant)
     if not quiet:
         print(f"$ {command}")

@@ -88,11 +88,13 @@ def record_passwords(classroom: Classroom, new: dict[str, str]) -> Path:
 
 
 def copy_notebooks(student: str) -> None:
-    """The course's notebooks into ~/notebooks, as the student; their own edits are kept."""
+    """The course's notebooks into ~/notebooks and its user-data into ~/vagrant (notebook 01
+    has them edit it), as the student; their own edits are kept."""
     from labs.classroom.studentlab import run_as
 
-    run_as(student, ["mkdir", "-p", "notebooks"])
+    run_as(student, ["mkdir", "-p", "notebooks", "vagrant"])
     run_as(student, ["cp", "-r", "--no-clobber", f"{PROJECT_ROOT}/notebooks/.", "notebooks/"])
+    run_as(student, ["cp", "--no-clobber", f"{PROJECT_ROOT}/vagrant/user-data", "vagrant/"])
 
 
 def remove_account(user: str) -> None:

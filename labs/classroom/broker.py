@@ -35,7 +35,7 @@ from labs.classroom import worker
 from labs.classroom.worker import OPERATIONS
 from labs.errors import LabError
 
-CHANGES = {"up", "halt", "resume", "reset", "down", "new_discovery_url"}
+CHANGES = {"up", "halt", "resume", "reset", "down", "new_discovery_url", "provision"}
 READS = set(OPERATIONS) - CHANGES
 
 
@@ -127,10 +127,11 @@ class Broker:
         self.log(f"{stamp()} {student}: {op} {' '.join(map(str, request.get('args', [])))}")
         classroom.lab_state(student).joinpath("last-request").write_text(f"{stamp()} {op}\n")
         outcome = worker.call(lab.state, studentlab.engine(classroom, student), op,
-                              request.get("args", []), lambda line: reply({"log": line}))
+                              request.get("args", []), lambda line: reply({"log": line}),
+                              user_data=request.get("user_data"))
         if op in CHANGES:
             studentlab.publish(classroom, student, lab)
-        if op in ("vagrant", "docker") and "result" in outcome:   # the student's paths
+        if op in ("vagrant", "docker", "provision") and "result" in outcome:   # the student's paths
             result = outcome["result"]
             result["output"] = result["output"].replace(lab.state, str(classroom.student_lab(student)))
         return outcome

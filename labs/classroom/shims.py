@@ -5,6 +5,7 @@ straight to the student's machines with the student's own ssh_config and key. An
 lab has no broker (the teacher, root, a single learner) gets the real command.
 
     vagrant status | ssh-config | ssh core-01 [-c CMD] [-- ssh args] | up [m..] | halt m.. | destroy
+    vagrant provision [m..]     (sends ~/vagrant/user-data, read here, as the student)
     docker version | ps | inspect <your container>
 """
 
@@ -55,7 +56,24 @@ def vagrant(lab, args: list[str]) -> int:
     if command == "destroy":
         lifecycle.down(lab)
         return 0
+    if command == "provision":
+        return provision(lab, args[1:])
     return passthrough(lab, "vagrant", args)
+
+
+def provision(lab, args: list[str]) -> int:
+    """`vagrant provision [MACHINES]`: the broker gets the text of the student's user-data."""
+    from labs.launcher.brokered import request
+
+    try:
+        user_data = lab.user_data.read_text()
+    except OSError as error:
+        raise LabError(f"cannot read {lab.user_data}: {error.strerror}",
+                       "your copy of the course's user-data lives there") from None
+    result = request(lab.broker, "provision", lab.state, args, user_data=user_data)
+    sys.stdout.write(result["output"])
+    sys.stdout.flush()
+    return result["status"]
 
 
 def ssh(lab, args: list[str]) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from labs.errors import LabError
 
 OPERATIONS = ("up", "status", "halt", "resume", "reset", "down", "require_machines",
-              "new_discovery_url", "vagrant", "docker")
+              "new_discovery_url", "vagrant", "docker", "provision")
 
 
 def run(request: dict):
@@ -31,8 +31,10 @@ def run(request: dict):
     lab = settings.load(Path(request["state"]))
     if lab.broker:
         raise LabError(f"{lab.state} is a student's copy, not the broker's lab")
-    if request["op"] in ("vagrant", "docker"):
+    if request["op"] in ("vagrant", "docker", "provision"):
         from labs.classroom import passthrough
+        if request["op"] == "provision":
+            return passthrough.provision(lab, request.get("user_data"), request.get("args", []))
         return passthrough.run(lab, request["op"], request.get("args", []))
     result = getattr(lifecycle, request["op"])(lab, *request.get("args", []))
     if isinstance(result, list) and result and dataclasses.is_dataclass(result[0]):
@@ -40,12 +42,14 @@ def run(request: dict):
     return result
 
 
-def call(state: str, engine: str, op: str, args: list, echo) -> dict:
-    """Run OP on the lab in STATE in a worker process; progress lines to ECHO; its reply."""
+def call(state: str, engine: str, op: str, args: list, echo, user_data: str | None = None) -> dict:
+    """Run OP on the lab in STATE in a worker process; progress lines to ECHO; its reply.
+    USER_DATA: the text `provision` launches from."""
     worker = subprocess.Popen([sys.executable, "-m", "labs.classroom.worker"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd="/")
-    worker.stdin.write(json.dumps({"op": op, "state": state, "args": args, "engine": engine}))
+    worker.stdin.write(json.dumps({"op": op, "state": state, "args": args, "engine": engine,
+                                   "user_data": user_data}))
     worker.stdin.close()
     for line in worker.stderr:
         echo(line.rstrip("\n"))

@@ -336,8 +336,9 @@ PROVISION = "vagrant provision"
 
 
 def source_user_data() -> Path:
-    from labs.launcher.userdata import SOURCE
-    return SOURCE
+    """The user-data the learner edits: vagrant/user-data (a classroom student's own copy)."""
+    from labs.launcher import settings
+    return settings.load().user_data
 
 
 def fleet_metadata(cluster) -> dict[str, str]:

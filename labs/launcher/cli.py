@@ -85,8 +85,9 @@ def classroom(lab: LabSettings | None, args) -> int:
 
 
 def validate(lab: LabSettings | None, args) -> int:
+    """`lab validate [FILE]`: by default the lab's user-data (a classroom student's own copy)."""
     from labs.node.cloudinit import main as cloudinit_main
-    return cloudinit_main(["-validate", "--from-file", args.file])
+    return cloudinit_main(["-validate", "--from-file", args.file or str(lab_settings.load().user_data)])
 
 
 COMMANDS: dict[str, Command] = {
@@ -106,7 +107,7 @@ COMMANDS: dict[str, Command] = {
                                          arg("--size", type=int, default=3)],
                          engine=False, json_out=True),
     "validate": Command("validate a cloud-config like coreos-cloudinit", validate,
-                        [arg("file", nargs="?", default=str(userdata.SOURCE))], engine=False,
+                        [arg("file", nargs="?")], engine=False,
                         lab=False),
     "class": Command("a workshop's classroom, for its teacher: `class status|up|resume|reset|down`",
                      classroom, [arg("class_args", nargs=argparse.REMAINDER)], engine=False,

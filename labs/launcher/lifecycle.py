@@ -40,7 +40,7 @@ def log(message: str) -> None:
 def prepare(lab: LabSettings) -> dict:
     """Everything `vagrant up` needs first: a valid user-data, the engine, the machine image,
     the lab's network and discovery service. Returns what the Vagrantfile reads."""
-    userdata.validate()
+    userdata.validate(lab.user_data)
     ensure_engine(lab.path())
     resources.remove_orphaned_labs()
     image = ensure_machine_image(log)

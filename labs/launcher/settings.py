@@ -35,6 +35,7 @@ DISCOVERY_CONTAINER_PORT = 8087
 STOP_TIMEOUT_S = 20            # how long a halted machine's systemd may take to shut down
 LABEL = "io.coreos-lab.lab"    # docker label on everything a lab creates: its name
 STATE_LABEL = "io.coreos-lab.state"  # ... and its state directory, to spot orphans
+SENT_USER_DATA = "user-data.sent"    # a classroom lab's: the user-data its student last provisioned
 
 
 def state_dir() -> Path:
@@ -117,6 +118,23 @@ class LabSettings:
         key = str(Path(home, "insecure_private_key"))
         user_home = str(Path.home())
         return "~" + key[len(user_home):] if key.startswith(user_home + "/") else key
+
+    @property
+    def work_dir(self) -> Path:
+        """Where the learner runs `vagrant` and edits `user-data`: the checkout's vagrant/. A
+        classroom student edits a copy of their own, ~/vagrant/user-data (beside ~/notebooks and
+        ~/.lab); the broker runs the checkout's Vagrantfile for them."""
+        return Path(self.state).parent / "vagrant" if self.broker else VAGRANT_DIR
+
+    @property
+    def user_data(self) -> Path:
+        """The cloud-config the machines are launched from. On the broker's side of a student's
+        lab: the copy of their user-data that their last `vagrant provision` sent (root never
+        reads a file in a student's home), until then the course's."""
+        sent = self.path(SENT_USER_DATA)
+        if not self.broker and sent.exists():
+            return sent
+        return self.work_dir / "user-data"
 
     def limit_flags(self) -> list[str]:
         """`docker run` flags that bound what one machine may take from the host."""

@@ -19,7 +19,7 @@ from labs.errors import LabError
 from labs.launcher.settings import VAGRANT_DIR, LabSettings
 from labs.node import cloudconfig
 
-SOURCE = VAGRANT_DIR / "user-data"
+SOURCE = VAGRANT_DIR / "user-data"    # the course's; a lab reads its own (LabSettings.user_data)
 HEADER = "#cloud-config"
 ETCD_SECTIONS = ("etcd", "etcd2")       # 2015's config.rb set the discovery URL in both
 
@@ -28,7 +28,7 @@ def log(message: str) -> None:
     print(f"==> lab: {message}", flush=True)
 
 
-def validate(path: Path = SOURCE) -> list[cloudconfig.Entry]:
+def validate(path: Path) -> list[cloudconfig.Entry]:
     """Refuse to launch on a broken user-data: print each finding (line and key), raise on errors."""
     entries = cloudconfig.validate(path.read_text())
     for entry in entries:
@@ -81,16 +81,18 @@ def current_discovery_url(lab: LabSettings) -> str:
                    "run `vagrant up` (or `lab up`) first")
 
 
-def write_keeping_token(lab: LabSettings, source: Path = SOURCE) -> str:
-    """The uploaded copy again from `source`, with the cluster's own discovery URL: what
-    `vagrant provision` uploads after you edited user-data (only `vagrant up` mints anew)."""
-    text = with_discovery(source.read_text(), current_discovery_url(lab))
+def write_keeping_token(lab: LabSettings, source: Path | None = None) -> str:
+    """The uploaded copy again from `source` (the lab's user-data), with the cluster's own
+    discovery URL: what `vagrant provision` uploads after you edited user-data (only `vagrant
+    up` mints anew)."""
+    text = with_discovery((source or lab.user_data).read_text(), current_discovery_url(lab))
     lab.path("user-data").write_text(text)
     return text
 
 
-def write_with_new_token(lab: LabSettings, new_url: str, source: Path = SOURCE) -> str:
-    """Mint a token from `new_url`, write the uploaded copy with it, return that copy."""
-    text = with_discovery(source.read_text(), fetch_token(new_url))
+def write_with_new_token(lab: LabSettings, new_url: str, source: Path | None = None) -> str:
+    """Mint a token from `new_url`, write the uploaded copy from `source` (the lab's user-data)
+    with it, return that copy."""
+    text = with_discovery((source or lab.user_data).read_text(), fetch_token(new_url))
     lab.path("user-data").write_text(text)
     return text

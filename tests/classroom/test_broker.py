@@ -86,3 +86,37 @@ def test_one_change_at_a_time_per_student(students):
     assert "waiting: `lab reset` is still running on your lab" in halt.stdout, halt.stdout
     resumed = a.lab("resume", "core-03")
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_provision_for_another_students_lab_is_refused(students, victim):
+    a = students[0]
+    text = (a.home / "vagrant" / "user-data").read_text()
+    by_name = json_request(a, "provision", student=victim.name, user_data=text)
+    assert by_name.returncode == 1
+    assert f"you ({a.name}) may act only on your own lab, not on {victim.name}'s" in by_name.stderr
+    by_lab = json_request(a, "provision", lab_state=str(victim.lab_home), user_data=text)
+    assert by_lab.returncode == 1
+    assert f"{victim.lab_home} is not your lab: yours is {a.lab_home}" in by_lab.stderr
+
+
+def test_a_student_provisions_from_their_own_user_data_checked_first(students):
+    """`vagrant provision` sends ~/vagrant/user-data (read as the student); a broken one is
+    refused with its line, and the machines keep the cloud-config they had."""
+    from labs.exercises.vagrant import UPLOADED
+
+    a = students[0]
+    mine = a.home / "vagrant" / "user-data"
+    assert mine.stat().st_uid == a.uid, "the student's user-data is their own copy"
+    uploaded = a.run("ssh", "-F", str(a.lab_home / "ssh_config"), "core-01", f"cat {UPLOADED}")
+    assert uploaded.returncode == 0, uploaded.stderr
+    good = mine.read_text()
+    try:
+        broken = a.run("sh", "-c", f"sed -i 's/command: start/command: launch/' {mine} && "
+                                   "cd vagrant && vagrant provision")
+        assert broken.returncode == 1, broken.stdout
+        assert "vagrant/user-data is not a valid cloud-config; nothing was provisioned" in broken.stderr
+        assert ": error: invalid value launch" in broken.stderr, broken.stderr
+        after = a.run("ssh", "-F", str(a.lab_home / "ssh_config"), "core-01", f"cat {UPLOADED}")
+        assert after.stdout == uploaded.stdout, "a refused provision changed the machines"
+    finally:
+        a.run("sh", "-c", f"cat > {mine}", input=good)

@@ -11,7 +11,7 @@ import pytest
 from labs.classroom import config, netfilter, passthrough, studentlab
 from labs.classroom.config import Classroom
 from labs.errors import LabError
-from labs.launcher import brokered, settings
+from labs.launcher import brokered, settings, userdata
 from labs.launcher.settings import LabSettings
 
 LAB = LabSettings(name="class-ada", subnet="10.200.3.0/24", ssh_port_base=2302,
@@ -114,6 +114,39 @@ def test_vagrant_reads_only_status_and_ssh_config_of_machines():
     for args in (["destroy", "-f"], ["status", "../../etc"], ["ssh-config", "--help"]):
         with pytest.raises(LabError, match="is not available in the classroom"):
             passthrough.vagrant_args(LAB, args)
+
+
+def test_each_side_of_a_lab_launches_from_its_own_user_data(tmp_path):
+    """The single learner edits the checkout's vagrant/user-data; a student their own copy,
+    ~/vagrant/user-data; the broker's side of their lab launches from what they last sent."""
+    single = replace(LAB, state=str(tmp_path / "lane"), own_key=False, own_vagrant_home=False)
+    assert (single.work_dir, single.user_data) == (settings.VAGRANT_DIR, userdata.SOURCE)
+    student = replace(LAB, state=str(tmp_path / "home" / ".lab"), broker="/run/x.sock")
+    assert student.work_dir == tmp_path / "home" / "vagrant"
+    assert student.user_data == tmp_path / "home" / "vagrant" / "user-data"
+    broker_side = replace(LAB, state=str(tmp_path / "labs" / "ada"))
+    assert broker_side.user_data == userdata.SOURCE          # nothing sent yet: the course's
+    broker_side.path().mkdir(parents=True)
+    broker_side.path(settings.SENT_USER_DATA).write_text("#cloud-config\n")
+    assert broker_side.user_data == broker_side.path(settings.SENT_USER_DATA)
+
+
+def test_a_provision_with_broken_user_data_changes_nothing(tmp_path, monkeypatch):
+    """Refused before Vagrant runs, each finding with its line; the last good copy stays."""
+    from labs.exercises.vagrant import BROKEN_USER_DATA
+    from labs.launcher import vagrant
+
+    lab = replace(LAB, state=str(tmp_path))
+    lab.path(settings.SENT_USER_DATA).write_text("#cloud-config\n")
+    monkeypatch.setattr(vagrant, "vagrant", lambda *a, **k: pytest.fail("Vagrant ran"))
+    with pytest.raises(LabError, match="nothing was provisioned") as refused:
+        passthrough.provision(lab, BROKEN_USER_DATA, [])
+    assert "line 16: error: invalid value launch" in str(refused.value)
+    assert 'line 8: warning: unrecognized key "listen-client-url"' in str(refused.value)
+    assert lab.path(settings.SENT_USER_DATA).read_text() == "#cloud-config\n"
+    for machines, text in ((["../core-01"], "#cloud-config\n"), ([], "x" * 70000), ([], None)):
+        with pytest.raises(LabError, match="is not available in the classroom"):
+            passthrough.provision(lab, text, machines)
 
 
 def test_the_firewall_lets_only_the_owner_and_root_reach_a_lab():

@@ -73,7 +73,7 @@ def test_a_port_in_use_is_a_clear_error():
 
 
 def test_shipped_user_data_validates_clean():
-    assert userdata.validate() == []
+    assert userdata.validate(userdata.SOURCE) == []
 
 
 def test_broken_user_data_stops_the_launch_naming_line_and_key(tmp_path, capsys):
