@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from labs.launcher.dockerhost import docker          # noqa: E402
 from labs.errors import LabError                     # noqa: E402
 
 CGROUP = Path("/sys/fs/cgroup")
+FAILED_LINES = 15         # of a failed `up`'s progress, printed under its `#` line
 
 
 def timed(fn) -> float:
@@ -152,11 +154,13 @@ def measure(room: Classroom, config: Path, args) -> int:
 
     def up(student: str) -> None:
         start = time.monotonic()
+        last_lines: deque[str] = deque(maxlen=FAILED_LINES)     # Vagrant's reason is in there
         try:
-            request(room.socket, "up", student=student, echo=lambda line: None)
+            request(room.socket, "up", student=student, echo=last_lines.append)
             each[student] = time.monotonic() - start
         except LabError as error:
-            failed[student] = f"{error.args[0][:200]} after {time.monotonic() - start:.0f} s"
+            failed[student] = (f"{error.args[0][:200]} after {time.monotonic() - start:.0f} s"
+                               + "".join(f"\n#   {line}" for line in last_lines))
 
     parallel = args.parallel or args.students
     with ThreadPoolExecutor(max_workers=parallel) as pool:
