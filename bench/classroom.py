@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -50,6 +51,7 @@ from labs.errors import LabError                     # noqa: E402
 
 CGROUP = Path("/sys/fs/cgroup")
 FAILED_LINES = 15         # of a failed `up`'s progress, printed under its `#` line
+RUBY_FRAME = re.compile(r"^\s*/\S+:\d+:in `")
 
 
 def timed(fn) -> float:
@@ -155,8 +157,12 @@ def measure(room: Classroom, config: Path, args) -> int:
     def up(student: str) -> None:
         start = time.monotonic()
         last_lines: deque[str] = deque(maxlen=FAILED_LINES)     # Vagrant's reason is in there
+
+        def keep(line: str) -> None:
+            if not RUBY_FRAME.match(line):          # a backtrace would push the reason out
+                last_lines.append(line)
         try:
-            request(room.socket, "up", student=student, echo=last_lines.append)
+            request(room.socket, "up", student=student, echo=keep)
             each[student] = time.monotonic() - start
         except LabError as error:
             failed[student] = (f"{error.args[0][:200]} after {time.monotonic() - start:.0f} s"
