@@ -226,6 +226,14 @@ class Fleet:
     def systemd_active(self, machine: str, unit: str) -> str:
         return self.ssh(machine, f"systemctl is-active {shlex.quote(unit)}", check=False).stdout.strip()
 
+    def wait_stopped(self, machine: str, unit: str, timeout: float = 30) -> None:
+        """Until `unit` is no longer active on `machine`. A purge (or the agent) queues the stop
+        (`systemctl stop --no-block`, as fleet's StopUnit without a result channel) and fleetd
+        may exit before systemd has run that job: on a busy host, `is-active` still said
+        "active" right after `systemctl stop fleet` (docs/flakes.md, row 22)."""
+        wait_for(lambda: self.systemd_active(machine, unit) != "active", timeout,
+                 what=f"{unit} stopped on {machine}")
+
     def local_units(self, machine: str) -> list[str]:
         out = self.ssh(machine, "ls /run/fleet/units 2>/dev/null || true").stdout
         return out.split()

@@ -40,8 +40,8 @@ def test_graceful_stop_moves_units_within_an_engine_interval(fleet, units):
     m1, m2, m3 = fleet.machines
     try:
         started = time.monotonic()
-        fleet.stop_fleet(m2.name)  # returns once fleetd has purged
-        assert fleet.systemd_active(m2.name, c1) != "active"
+        fleet.stop_fleet(m2.name)  # returns once fleetd has purged: its stops are queued
+        fleet.wait_stopped(m2.name, c1)
         assert m2.id not in fleet.live_machine_ids()
         assert fleet.wait_active(c1, not_on=m2.id) == m3.id  # the previously empty machine
         elapsed = time.monotonic() - started

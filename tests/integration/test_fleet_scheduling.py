@@ -32,7 +32,7 @@ def test_global_unit_runs_everywhere_and_on_rejoin(fleet, units):
 
     leaving = fleet.machines[1]
     fleet.stop_fleet(leaving.name)
-    assert fleet.systemd_active(leaving.name, name) != "active"
+    fleet.wait_stopped(leaving.name, name)
     wait_for(lambda: leaving.id not in [r[0] for r in rows_of(fleet, name)], what="its row gone")
     fleet.start_fleet(leaving.name)
     wait_for(lambda: rows_of(fleet, name) == everywhere, what="the rejoined machine running it again")
@@ -149,7 +149,7 @@ def test_machine_of_colocation_and_joint_migration(fleet, units):
         new = wait_for(moved, what="ping.1 and pong.1 on one new machine")
         assert new in fleet.by_id
         for name in (pings[1], pongs[1]):
-            assert fleet.systemd_active(old.name, name) != "active"
+            fleet.wait_stopped(old.name, name)
     finally:
         fleet.start_fleet(old.name)
 
