@@ -63,17 +63,12 @@ def vagrant(lab, args: list[str]) -> int:
 
 def provision(lab, args: list[str]) -> int:
     """`vagrant provision [MACHINES]`: the broker gets the text of the student's user-data."""
-    from labs.launcher.brokered import request
-
     try:
         user_data = lab.user_data.read_text()
     except OSError as error:
         raise LabError(f"cannot read {lab.user_data}: {error.strerror}",
                        "your copy of the course's user-data lives there") from None
-    result = request(lab.broker, "provision", lab.state, args, user_data=user_data)
-    sys.stdout.write(result["output"])
-    sys.stdout.flush()
-    return result["status"]
+    return passthrough(lab, "provision", args, user_data=user_data)
 
 
 def ssh(lab, args: list[str]) -> int:
@@ -95,10 +90,11 @@ def ssh(lab, args: list[str]) -> int:
     os.execvp("ssh", ["ssh", "-F", str(config), *options, machine, *(command or extra)])
 
 
-def passthrough(lab, tool: str, args: list[str]) -> int:
+def passthrough(lab, op: str, args: list[str], **fields) -> int:
+    """The broker runs OP (`vagrant`, `docker`, `provision`) on the lab; its output and status."""
     from labs.launcher.brokered import request
 
-    result = request(lab.broker, tool, lab.state, args)
+    result = request(lab.broker, op, lab.state, args, **fields)
     sys.stdout.write(result["output"])
     sys.stdout.flush()
     return result["status"]

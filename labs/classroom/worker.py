@@ -24,6 +24,7 @@ OPERATIONS = ("up", "status", "halt", "resume", "reset", "down", "require_machin
 
 
 def run(request: dict):
+    from labs.classroom import passthrough
     from labs.launcher import lifecycle, settings
 
     if request["op"] not in OPERATIONS:
@@ -31,10 +32,9 @@ def run(request: dict):
     lab = settings.load(Path(request["state"]))
     if lab.broker:
         raise LabError(f"{lab.state} is a student's copy, not the broker's lab")
-    if request["op"] in ("vagrant", "docker", "provision"):
-        from labs.classroom import passthrough
-        if request["op"] == "provision":
-            return passthrough.provision(lab, request.get("user_data"), request.get("args", []))
+    if request["op"] == "provision":
+        return passthrough.provision(lab, request.get("user_data"), request.get("args", []))
+    if request["op"] in ("vagrant", "docker"):
         return passthrough.run(lab, request["op"], request.get("args", []))
     result = getattr(lifecycle, request["op"])(lab, *request.get("args", []))
     if isinstance(result, list) and result and dataclasses.is_dataclass(result[0]):
