@@ -2,6 +2,7 @@
 
 import io
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -29,31 +30,58 @@ def require_etcd(binary=ETCD_BINARY):
                     "(Debian's etcd-server; `make host-deps` installs it)" % binary, pytrace=False)
 
 
+# Below Linux's ephemeral range (32768-60999), where no outgoing connection is given a port, and
+# above the labs' published SSH ports (2222 up, 10 a lab): a port found free stays free until
+# etcd binds it unless another listener picks the same one, which start_etcd retries.
+TEST_PORTS = range(20000, 32000)
+START_ATTEMPTS = 3
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on at 127.0.0.1, outside the range outgoing connections draw from."""
+    while True:
+        port = random.choice(TEST_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def start_etcd(data_dir, scheme="http", extra_args=()):
-    """A single-member etcd with the v2 API on loopback: (client URL, process, log file)."""
+    """A single-member etcd with the v2 API on loopback: (client URL, process, log file).
+
+    Two ports are chosen free and then handed to etcd; on a busy host another listener can take
+    one in between (ci-13), so a start that fails with "address already in use" is tried again
+    on new ports, at most START_ATTEMPTS times. Any other failure fails at once.
+    """
     require_etcd()
-    client_url = "%s://127.0.0.1:%d" % (scheme, free_port())
-    peer_url = "http://127.0.0.1:%d" % free_port()
-    log_file = open(data_dir / "etcd.log", "w")
-    process = subprocess.Popen(
-        [ETCD_BINARY, "--name", "unit", "--data-dir", str(data_dir / "data"),
-         "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-         "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-         "--initial-cluster", "unit=" + peer_url, "--enable-v2=true", *extra_args],
-        stdout=log_file, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while not _serving(client_url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("etcd did not start; see %s" % (data_dir / "etcd.log"))
-        time.sleep(0.1)
-    return client_url, process, log_file
+    log_path = data_dir / "etcd.log"
+    for _attempt in range(START_ATTEMPTS):
+        shutil.rmtree(data_dir / "data", ignore_errors=True)
+        client_url = "%s://127.0.0.1:%d" % (scheme, free_port())
+        peer_url = "http://127.0.0.1:%d" % free_port()
+        log_file = open(log_path, "w")
+        process = subprocess.Popen(
+            [ETCD_BINARY, "--name", "unit", "--data-dir", str(data_dir / "data"),
+             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", "unit=" + peer_url, "--enable-v2=true", *extra_args],
+            stdout=log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while not _serving(client_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                log_file.close()
+                break
+            time.sleep(0.1)
+        else:
+            return client_url, process, log_file
+        if "address already in use" not in log_path.read_text():
+            break
+    pytest.fail("etcd did not start; see %s" % log_path)
 
 
 def _serving(client_url):

@@ -140,6 +140,27 @@ def test_fleet_tests_fail_without_etcd():
         require_etcd("/nonexistent/etcd")
 
 
+def test_test_etcd_starts_again_when_its_port_was_taken_meanwhile(tmp_path, monkeypatch):
+    """A port taken between choosing it and etcd binding it costs one retry, not a failed test (flake 23)."""
+    import socket
+
+    import fleet_testkit
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        real_free_port = fleet_testkit.free_port
+        handed_out = iter([taken])
+        monkeypatch.setattr(fleet_testkit, "free_port", lambda: next(handed_out, None) or real_free_port())
+        url, process, log_file = fleet_testkit.start_etcd(tmp_path)
+    try:
+        assert not url.endswith(":%d" % taken)
+        assert fleet_testkit._serving(url)
+    finally:
+        fleet_testkit.stop_etcd(process, log_file, tmp_path)
+
+
 def test_fleetd_authenticates_to_etcd_with_its_username_and_password(tmp_path):
     """etcd_username/etcd_password reach etcd (v2 auth): the right password works, a wrong one fails."""
     import json

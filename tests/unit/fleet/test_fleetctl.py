@@ -140,11 +140,15 @@ def test_machine_death_reschedules_after_ttl_acceptance_10(cluster, tmp_path):
         cluster.add_machine(machine_id)
     write_unit(tmp_path, "a.service")
     assert cluster.fleetctl("start", "a.service", cwd=tmp_path)[0] == 0
-    assert cluster.active_on("a.service") == [M1]
-    cluster.crash(M1)
-    wait_for(lambda: cluster.active_on("a.service") == [M1, M2], timeout=10, message="moved to M2 after TTL")
-    assert cluster_registry(cluster).unit("a.service").target_machine == M2
-    assert [m.id for m in cluster_registry(cluster).machines()] == [M2]
+    # where it lands is the scheduler's choice: on a busy host M1's 2-second TTL can lapse once
+    # before the engine runs, and the unit goes to M2 (flake 24). The drill follows the unit.
+    [first] = cluster.active_on("a.service")
+    survivor = M2 if first == M1 else M1
+    cluster.crash(first)
+    # the crashed machine's systemd keeps running it (nobody stopped it), the survivor starts it
+    wait_for(lambda: cluster.active_on("a.service") == [M1, M2], timeout=10, message="moved after TTL")
+    assert cluster_registry(cluster).unit("a.service").target_machine == survivor
+    assert [m.id for m in cluster_registry(cluster).machines()] == [survivor]
 
 
 def test_graceful_shutdown_purges_and_others_take_over(cluster, tmp_path):
@@ -154,12 +158,15 @@ def test_graceful_shutdown_purges_and_others_take_over(cluster, tmp_path):
     assert cluster.fleetctl("start", "a.service", cwd=tmp_path)[0] == 0
     registry = cluster_registry(cluster)
     leader = registry.lease().machine_id
-    cluster.shutdown(M1)
-    assert cluster.systemds[M1].files == {} and cluster.systemds[M1].active == set()
-    assert [m.id for m in registry.machines()] == [M2]  # gone at once, no TTL wait
-    if leader == M1:
-        assert registry.lease() is None or registry.lease().machine_id == M2
-    wait_for(lambda: cluster.active_on("a.service") == [M2], timeout=4, message="moved within a few intervals")
+    [first] = cluster.active_on("a.service")  # the scheduler's choice, see acceptance 10
+    survivor = M2 if first == M1 else M1
+    cluster.shutdown(first)
+    assert cluster.systemds[first].files == {} and cluster.systemds[first].active == set()
+    assert [m.id for m in registry.machines()] == [survivor]  # gone at once, no TTL wait
+    if leader == first:
+        assert registry.lease() is None or registry.lease().machine_id == survivor
+    wait_for(lambda: cluster.active_on("a.service") == [survivor], timeout=4,
+             message="moved within a few intervals")
 
 
 def test_engine_failover_after_leader_crash_acceptance_16(cluster, tmp_path):
