@@ -10,11 +10,9 @@ import math
 import etcd
 
 from .schema import (
-    ENGINE_VERSION, INACTIVE, Lease, MachineState, Unit, UnitState,
+    DEFAULT_PREFIX, ENGINE_VERSION, INACTIVE, Lease, MachineState, Unit, UnitState,
     job_object_hash, job_object_json, unit_body_from_json, unit_body_json,
 )
-
-DEFAULT_PREFIX = "/_coreos.com/fleet/"
 
 
 def ttl_seconds(seconds):

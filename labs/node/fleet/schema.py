@@ -15,6 +15,7 @@ from .unit import UnitFile
 
 FLEET_VERSION = "1.0.0"
 ENGINE_VERSION = 1
+DEFAULT_PREFIX = "/_coreos.com/fleet/"  # where fleet's keys live in etcd
 
 # Desired ("DSTATE") and current ("STATE") cluster-level states, in order.
 INACTIVE, LOADED, LAUNCHED = "inactive", "loaded", "launched"

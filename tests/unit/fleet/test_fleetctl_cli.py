@@ -272,3 +272,21 @@ def test_ssh_ambiguous_between_a_machine_and_a_unit(cluster, tmp_path):
         1, "", "Unable to proceed: ambiguous argument, both machine and unit found for `11111111`.\n"
                "Please use flag `-m` or `-u` to refine the search\n")
     assert cluster.fleetctl("ssh", "--unit", "nope", "true") == (1, "", "Unable to proceed: unit does not exist\n")
+
+
+@pytest.mark.parametrize("driver, loads_python_etcd", [("API", False), ("etcd", True)])
+def test_only_the_etcd_driver_imports_python_etcd(tmp_path, driver, loads_python_etcd):
+    """The machines' fleetctl (API driver) starts without python-etcd, urllib3 and dnspython
+    (~60 ms a call); with --driver=etcd, etcd's errors still get fleet's message."""
+    from fleet_testkit import free_port
+
+    endpoint = "unix://%s" % (tmp_path / "no-fleet.sock") if driver == "API" else "http://127.0.0.1:%d" % free_port()
+    script = ("import sys\nfrom labs.node.fleet import fleetctl\n"
+              "code = fleetctl.main(sys.argv[1:], environ={}, machine_id_path='/nonexistent')\n"
+              "print('python-etcd loaded:', 'etcd' in sys.modules)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", script, "--driver=" + driver, "--endpoint", endpoint,
+                             "--request-timeout=1", "list-machines"],
+                            cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error retrieving list of active machines from fleet API (")
+    assert result.stdout == "python-etcd loaded: %s\n" % loads_python_etcd

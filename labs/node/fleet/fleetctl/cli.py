@@ -18,7 +18,7 @@ from ..machine import MACHINE_ID_PATH
 from ..schema import FLEET_VERSION
 from . import list_commands, remote_commands, unit_commands
 from .flags import GLOBAL_FLAGS, SSH_PORT, Flag, FlagError, blocking, global_options, list_flags, parse_flags, replacing
-from .invocation import REGISTRY_ERRORS, Invocation
+from .invocation import Invocation, registry_errors
 from .usage import command_usage, root_usage
 
 
@@ -225,7 +225,7 @@ def main(argv=None, stdout=None, stderr=None, environ=None, machine_id_path=MACH
                 return 1
         try:
             return command.run(ctl, flags, args)
-        except REGISTRY_ERRORS as error:
+        except registry_errors() as error:
             stderr.write("Error communicating with %s: %s\n" % (ctl.driver_name, error))
             return 1
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ environment as FLEETCTL_<FLAG> (dashes → underscores). docs/fleet.md §4.1.
 import re
 from dataclasses import dataclass
 
-from ..registry import DEFAULT_PREFIX
+from ..schema import DEFAULT_PREFIX
 
 
 class FlagError(Exception):

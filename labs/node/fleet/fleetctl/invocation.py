@@ -3,18 +3,19 @@
 import json
 import sys
 
-import etcd
-
 from .. import transport
 from ..apiclient import APIRegistry, APIRequestError
-from ..etcdclient import FailoverClient
 from ..machine import MACHINE_ID_PATH
-from ..registry import Registry
 from ..tabwriter import format_table
 from ..tls import TLSFiles
 
-# What a failed registry question raises, whichever the driver.
-REGISTRY_ERRORS = (etcd.EtcdException, APIRequestError)
+
+def registry_errors():
+    """What a failed registry question raises: fleetd API's error, and etcd's once `--driver=etcd`
+    loaded python-etcd. The default API driver never imports it (with urllib3 and dnspython,
+    about 60 ms of each `fleetctl` on a machine)."""
+    etcd = sys.modules.get("etcd")
+    return (APIRequestError, etcd.EtcdException) if etcd else (APIRequestError,)
 
 
 class CommandError(Exception):
@@ -76,6 +77,9 @@ class Invocation:
         if driver == "api":
             self.registry = APIRegistry(endpoint, self.options["request-timeout"], tls)
         else:
+            from ..etcdclient import FailoverClient  # python-etcd: only for this driver
+            from ..registry import Registry
+
             client = FailoverClient([endpoint], self.options["request-timeout"], tls)
             self.registry = Registry(client, self.options["etcd-key-prefix"])
 

@@ -1,6 +1,6 @@
 """list-units, list-unit-files, list-machines: fleet's tables, byte for byte (Go's tabwriter)."""
 
-from .invocation import REGISTRY_ERRORS
+from .invocation import registry_errors
 
 LIST_UNITS_FIELDS = ("unit", "load", "active", "sub", "machine", "hash")
 LIST_UNIT_FILES_FIELDS = ("unit", "global", "dstate", "state", "target", "tmachine", "hash", "desc")
@@ -24,7 +24,7 @@ def _read(ctl, *reads):
     """Call each registry read; None after printing the list commands' error."""
     try:
         return [read() for read in reads]
-    except REGISTRY_ERRORS as error:
+    except registry_errors() as error:
         ctl.warn("Error retrieving list of units from repository: %s" % error)
         return None
 
@@ -114,7 +114,7 @@ fleetctl list-machines --no-legend"""
         return 1
     try:
         machines = ctl.registry.machines()
-    except REGISTRY_ERRORS as error:
+    except registry_errors() as error:
         ctl.warn("Error retrieving list of active machines from fleet API (%s)" % error)
         ctl.warn("Possible issues:")
         ctl.warn("  etcd is unhealthy and/or lost quorum")

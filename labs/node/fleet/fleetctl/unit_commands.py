@@ -2,7 +2,7 @@
 
 from ..names import mangle_name
 from ..schema import INACTIVE, LAUNCHED, LOADED
-from .invocation import REGISTRY_ERRORS, CommandError
+from .invocation import CommandError, registry_errors
 from .units import (
     block_attempts, find_units, go_list, lazy_create_units, retarget, units_to_retarget,
     wait_for_systemd_active,
@@ -25,7 +25,7 @@ fleetctl submit myservice/*"""
         return 0
     try:
         lazy_create_units(ctl, args, flags["replace"], flags.get("block-attempts", 0))
-    except (CommandError, *REGISTRY_ERRORS) as error:
+    except (CommandError, *registry_errors()) as error:
         ctl.warn("Error creating units: %s" % error)
         return 1
     return 0
@@ -68,12 +68,12 @@ def _load_or_start(ctl, flags, args, state, verb):
         return 0
     try:
         lazy_create_units(ctl, args, flags["replace"], flags["block-attempts"])
-    except (CommandError, *REGISTRY_ERRORS) as error:
+    except (CommandError, *registry_errors()) as error:
         ctl.warn("Error creating units: %s" % error)
         return 1
     try:
         units = units_to_retarget(ctl, args, state)
-    except (CommandError, *REGISTRY_ERRORS) as error:
+    except (CommandError, *registry_errors()) as error:
         ctl.warn("Error %s units: %s" % ("loading" if verb == "load" else "starting", error))
         return 1
     attempts = block_attempts(flags)
@@ -194,7 +194,7 @@ Destroyed units are impossible to start unless re-submitted."""
     for unit in units:
         try:
             ctl.registry.destroy_unit(unit.name)
-        except REGISTRY_ERRORS as error:
+        except registry_errors() as error:
             ctl.warn("Error destroying units: %s" % error)
             exit_code = 1
             continue

@@ -12,7 +12,7 @@ from ..names import NameInfo, mangle_name, name_error, with_default_type
 from ..requirements import options_error, unknown_key_warnings
 from ..schema import INACTIVE, LAUNCHED, LOADED
 from ..unit import UnitFile, UnitFileError
-from .invocation import REGISTRY_ERRORS, CommandError
+from .invocation import CommandError, registry_errors
 
 POLL_INTERVAL = 0.25  # one wait "attempt" polls every 250 ms ...
 ATTEMPT_DURATION = 2.0  # ... for 2 s
@@ -43,7 +43,7 @@ def lazy_create_units(ctl, args, replace, attempts):
         name = mangle_name(arg)
         try:
             existing = ctl.registry.unit(name)
-        except REGISTRY_ERRORS as error:
+        except registry_errors() as error:
             raise CommandError("error retrieving Unit(%s) from Registry: %s" % (name, error))
         if existing is not None and not _should_replace(ctl, arg, existing, replace):
             log.debug("Found Unit(%s) in Registry, no need to recreate it", name)
@@ -195,7 +195,7 @@ def _report_if_in_state(ctl, name, state):
     try:
         unit = ctl.registry.unit(name)
         current = None if unit is None else unit.current_state(ctl.registry.unit_states())
-    except REGISTRY_ERRORS:
+    except registry_errors():
         return False
     if unit is None:
         return False
