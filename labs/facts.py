@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from labs.node import machine_facts
+
 FACTS_COMMAND = "/usr/lib/coreos/machine-facts"
 HEADER = ["machine", "state", "IP", "etcd member", "etcd leader", "containers", "failed units"]
 
@@ -64,11 +66,8 @@ class MachineFacts:
         return list(self.facts.get("failed_units", []))
 
     def healthy(self, expected_members: int) -> bool:
-        """systemd up (a unit the learner left failed, "degraded", is theirs to see in the
-        table, not a broken machine), etcd with every member and a leader, docker with busybox."""
-        f = self.facts
-        return (self.system in ("running", "degraded") and f.get("etcd_members") == expected_members
-                and bool(self.etcd_leader) and f.get("docker") is True and f.get("busybox") is True)
+        """The machine answered and is healthy by the rule it waits on itself (machine_facts)."""
+        return self.up and machine_facts.healthy(self.facts, expected_members)
 
 
 @dataclass

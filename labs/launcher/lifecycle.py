@@ -15,6 +15,7 @@ healthy, and the ssh_config with pinned host keys after.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from labs.errors import LabError
@@ -29,6 +30,7 @@ from labs.polling import wait_for
 
 HEALTH_TIMEOUT_S = 180
 HEALTH_POLL_S = 1.0      # one poll runs machine-facts on every machine: about 0.5 s of CPU
+                         # (only when a machine's own wait, `machine-facts --wait`, timed out)
 
 
 def log(message: str) -> None:
@@ -79,7 +81,16 @@ def up(lab: LabSettings) -> None:
     """Boot the cluster (`vagrant up`), wait until healthy, pin host keys. A no-op on a healthy
     cluster; a half-formed one (an earlier `up` stopped half-way) is re-formed with reset."""
     ensure_engine(lab.path())
-    states = machine_states(lab)
+    prepared = None
+    if resources.machines(lab):
+        states = machine_states(lab)
+    else:
+        # None of the lab's machines exists, so it needs `prepare` in any case: that runs while
+        # Vagrant (about 1.5 s of Ruby) says which machines config.rb asks for.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            preparing = pool.submit(prepare, lab)
+            states = machine_states(lab)
+            prepared = preparing.result()
     if states and all(s == "running" for s in states.values()) and healthy(lab, states=states):
         log("the cluster is already up and healthy")
         if not hostkeys.up_to_date(lab, sorted(states)):
@@ -90,7 +101,8 @@ def up(lab: LabSettings) -> None:
             resources.remove_stale_container(lab, machine)
             resources.require_free_port(lab.ssh_port(machine_index(machine)), f"{machine}'s SSH")
     headroom.require(sum(1 for state in states.values() if state != "running"))
-    prepare(lab)
+    if prepared is None:
+        prepare(lab)
     vagrant(lab, "up", prepared=True)
     running = dict.fromkeys(states, "running")
     with ThreadPoolExecutor(max_workers=1) as pool:   # Vagrant's ssh-config while etcd forms
@@ -107,15 +119,23 @@ def up(lab: LabSettings) -> None:
 def status(lab: LabSettings, states: dict[str, str] | None = None) -> list[MachineFacts]:
     """Each machine's live facts, read through `docker exec` (works even when SSH does not)."""
     states = states or resources.machines(lab)
+    return read_facts(lab, states, sorted(states))
+
+
+def read_facts(lab: LabSettings, states: dict[str, str], machines: list[str],
+               wait_members: int = 0) -> list[MachineFacts]:
+    """MACHINES' facts, read at once on each; with `wait_members`, each first waits on the
+    machine (up to HEALTH_TIMEOUT_S) until it is healthy in a cluster of that many."""
+    wait = ["--wait", str(wait_members), "--timeout", str(HEALTH_TIMEOUT_S)] if wait_members else []
 
     def read(machine: str) -> MachineFacts:
         if states[machine] != "running":
             return MachineFacts.down(machine, states[machine])
-        out = docker("exec", lab.container_name(machine), FACTS_COMMAND, check=False)
+        out = docker("exec", lab.container_name(machine), FACTS_COMMAND, *wait, check=False)
         return MachineFacts.parse(machine, out.stdout, out.stderr.strip()[-200:])
 
-    with ThreadPoolExecutor(max_workers=len(states) or 1) as pool:
-        return list(pool.map(read, sorted(states)))
+    with ThreadPoolExecutor(max_workers=len(machines) or 1) as pool:
+        return list(pool.map(read, machines))
 
 
 @brokered
@@ -225,8 +245,18 @@ def wait_for_health(lab: LabSettings, machines: list[str] | None = None,
                     states: dict[str, str] | None = None) -> None:
     log("waiting for systemd, etcd (all members, a leader), docker and the busybox image")
     states = states or resources.machines(lab)
-    wait_for(lambda: healthy(lab, machines, states), HEALTH_TIMEOUT_S,
-             "the cluster to become healthy (see `lab status`)", interval=HEALTH_POLL_S)
+    # Each machine waits on its own health, where it happens (no host round trip per look).
+    # One that did not get there (or an image older than `--wait`) is polled from here, in
+    # what is left of HEALTH_TIMEOUT_S.
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    waited = read_facts(lab, states, machines or sorted(states), wait_members=len(states))
+    if not all(item.healthy(len(states)) for item in waited):
+        try:
+            wait_for(lambda: healthy(lab, machines, states), max(0.0, deadline - time.monotonic()),
+                     "the cluster", interval=HEALTH_POLL_S)
+        except LabError:
+            raise LabError(f"gave up after {HEALTH_TIMEOUT_S} s waiting for the cluster to become "
+                           "healthy (see `lab status`)") from None
     log("the cluster is healthy")
 
 

@@ -101,7 +101,7 @@ def test_sample_runs_reload_once_then_enable_then_nonblocking_starts(root, runne
     apply(SAMPLE, root, runner)
     assert runner.commands == [
         ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "docker-tcp.socket"],
+        ["systemctl", "enable", "--no-reload", "docker-tcp.socket"],
         ["systemctl", "start", "--no-block", "etcd2.service"],
         ["systemctl", "start", "--no-block", "fleet.service"],
         ["systemctl", "start", "--no-block", "docker-tcp.socket"],
@@ -187,7 +187,7 @@ def test_unit_commands_in_order_with_networkd_restarted_for_network_units(root, 
     apply(UNITS, root, runner)
     assert runner.commands == [
         ["systemctl", "daemon-reload"],
-        ["systemctl", "enable", "--runtime", "hello.service"],
+        ["systemctl", "enable", "--no-reload", "--runtime", "hello.service"],
         ["systemctl", "restart", "--no-block", "hello.service"],
         ["systemctl", "stop", "--no-block", "update-engine.service"],
         ["systemctl", "restart", "--no-block", "systemd-networkd.service"],

@@ -46,3 +46,24 @@ def test_output_that_is_not_json_is_reported_not_raised():
     assert item.up and item.facts == {} and item.system == "unknown"
     assert "machine-facts printed no JSON" in item.error
     assert not item.healthy(1)
+
+
+def test_machine_facts_wait_looks_again_until_healthy_then_prints_once(monkeypatch, capsys):
+    """`machine-facts --wait 3` (lab up's wait, on the machine): prints the first healthy facts."""
+    from labs.node import machine_facts
+
+    looks = iter([{"etcd_members": 1}, {"etcd_members": 3}, json.loads(reported("m1", "m2"))])
+    monkeypatch.setattr(machine_facts, "gather", lambda: next(looks))
+    monkeypatch.setattr(machine_facts, "WAIT_INTERVAL_S", 0)
+    machine_facts.main(["--wait", "3"])
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and MachineFacts.parse("core-01", printed[0]).healthy(3)
+
+
+def test_machine_facts_wait_gives_up_at_its_timeout_with_what_it_saw(monkeypatch, capsys):
+    from labs.node import machine_facts
+
+    monkeypatch.setattr(machine_facts, "gather", lambda: {"etcd_members": 2})
+    monkeypatch.setattr(machine_facts, "WAIT_INTERVAL_S", 0.01)
+    machine_facts.main(["--wait", "3", "--timeout", "0.1"])
+    assert json.loads(capsys.readouterr().out) == {"etcd_members": 2}
