@@ -42,15 +42,26 @@ def log(message: str) -> None:
 def prepare(lab: LabSettings) -> dict:
     """Everything `vagrant up` needs first: a valid user-data, the engine, the machine image,
     the lab's network and discovery service. Returns what the Vagrantfile reads."""
+    return prepare_lab(lab, prepare_host(lab))
+
+
+def prepare_host(lab: LabSettings) -> dict:
+    """The part of `prepare` that starts nothing of this lab: user-data checked, the machine
+    image built, the lab's key and the run flags. Returns what `prepare_lab` needs."""
     userdata.validate(lab.user_data)
     ensure_engine(lab.path())
     resources.remove_orphaned_labs()
     image = ensure_machine_image(log)
     labkey.ensure(lab)
     flags = machine_run_flags(image, lab.path("run-flags.json")) + lab.limit_flags()
+    return {"image": image, "run_flags": flags}
+
+
+def prepare_lab(lab: LabSettings, prepared: dict) -> dict:
+    """The lab's network and discovery service, and what the Vagrantfile reads."""
     resources.ensure_network(lab)
-    resources.ensure_discovery(lab, image)
-    lab.path("prepared.json").write_text(json.dumps({"image": image, "run_flags": flags}))
+    resources.ensure_discovery(lab, prepared["image"])
+    lab.path("prepared.json").write_text(json.dumps(prepared))
     return vagrant_settings(lab)
 
 
@@ -81,16 +92,17 @@ def up(lab: LabSettings) -> None:
     """Boot the cluster (`vagrant up`), wait until healthy, pin host keys. A no-op on a healthy
     cluster; a half-formed one (an earlier `up` stopped half-way) is re-formed with reset."""
     ensure_engine(lab.path())
-    prepared = None
+    host_ready = None
     if resources.machines(lab):
         states = machine_states(lab)
     else:
-        # None of the lab's machines exists, so it needs `prepare` in any case: that runs while
-        # Vagrant (about 1.5 s of Ruby) says which machines config.rb asks for.
+        # None of the lab's machines exists, so the host's part of `prepare` is needed in any
+        # case: it runs while Vagrant (about 1.5 s of Ruby) says which machines config.rb asks
+        # for. The lab's own network and discovery service wait for the checks below.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            preparing = pool.submit(prepare, lab)
+            preparing = pool.submit(prepare_host, lab)
             states = machine_states(lab)
-            prepared = preparing.result()
+            host_ready = preparing.result()
     if states and all(s == "running" for s in states.values()) and healthy(lab, states=states):
         log("the cluster is already up and healthy")
         if not hostkeys.up_to_date(lab, sorted(states)):
@@ -101,8 +113,7 @@ def up(lab: LabSettings) -> None:
             resources.remove_stale_container(lab, machine)
             resources.require_free_port(lab.ssh_port(machine_index(machine)), f"{machine}'s SSH")
     headroom.require(sum(1 for state in states.values() if state != "running"))
-    if prepared is None:
-        prepare(lab)
+    prepare_lab(lab, host_ready or prepare_host(lab))
     vagrant(lab, "up", prepared=True)
     running = dict.fromkeys(states, "running")
     with ThreadPoolExecutor(max_workers=1) as pool:   # Vagrant's ssh-config while etcd forms
