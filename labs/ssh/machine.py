@@ -40,6 +40,7 @@ class Machine:
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(MAX_SESSIONS_PER_MACHINE)
         self._opening = threading.Lock()    # one channel open at a time: see _open
+        self._commands: set[paramiko.Channel] = set()   # command channels open now (run)
         self.connects = 0                   # how many SSH handshakes so far (for tests/bench)
 
     def __repr__(self) -> str:
@@ -68,6 +69,10 @@ class Machine:
                 self._transport.close()
                 self._transport = None
 
+    def _running_on(self, transport: paramiko.Transport) -> bool:
+        """Whether a command of ours is running on `transport` now."""
+        return any(channel.get_transport() is transport for channel in list(self._commands))
+
     def _drop(self, transport: paramiko.Transport) -> None:
         with self._lock:
             if self._transport is transport:
@@ -86,7 +91,7 @@ class Machine:
         reason of a refusal in one slot per transport, and two opens refused at once could
         take each other's, leaving one a bare SSHException that looks like a dead connection.
         """
-        reconnected = False
+        reconnected = asked_again = False
         give_up = time.monotonic() + busy_retry
         delay = 0.01
         while True:
@@ -101,6 +106,13 @@ class Machine:
                         delay = min(delay * 2, 0.2)
                         continue
                     raise ChannelRefused(self.name, what, error.code, error.text, hint) from None
+                if transport.is_active() and not asked_again and self._running_on(transport):
+                    # No answer in time ("Timeout opening channel.") from a connection that other
+                    # commands are running on: a busy machine, not a dead one. Closing it would
+                    # cut those commands off (flake 25), so ask once more on it first.
+                    asked_again = True
+                    continue
+                transport.closed_because = f"opening {what}: {error or type(error).__name__}"
                 self._drop(transport)
                 if reconnected:
                     raise MachineDown(self.name, f"connection lost: {error or type(error).__name__}") from None
@@ -146,10 +158,12 @@ class Machine:
         deadline = None if timeout is None else start + timeout
         with self._sessions:
             channel = self._command_channel()
+            self._commands.add(channel)
             try:
                 result = self._execute(channel, command, start, deadline, input,
                                        on_stdout, on_stderr)
             finally:
+                self._commands.discard(channel)
                 channel.close()
         if check:
             result.check()
@@ -197,8 +211,9 @@ class Machine:
                 select.select([channel], [], [], wait)
             if not transport.is_active() and not channel.recv_ready() and not channel.recv_stderr_ready():
                 self._drop(transport)
+                why = f" ({transport.closed_because})" if getattr(transport, "closed_because", "") else ""
                 raise MachineDown(self.name, f"connection lost while running "
-                                             f"`{short_command(command)}`")
+                                             f"`{short_command(command)}`{why}")
         exit_status = None
         if timed_out:
             send_signal(channel, "TERM")

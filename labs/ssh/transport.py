@@ -32,6 +32,8 @@ KEEPALIVE_S = 15
 class LabTransport(paramiko.Transport):
     """paramiko's Transport plus OpenSSH's `direct-streamlocal` channels (unix sockets)."""
 
+    closed_because = ""     # set when the lab closed it as dead: what made it think so
+
     def open_streamlocal(self, path: str, timeout: float | None = None) -> paramiko.Channel:
         """A channel to the unix socket `path` on the server (like `ssh -L local:/remote.sock`).
 

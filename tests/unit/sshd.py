@@ -32,6 +32,8 @@ class InProcessSSHD:
         self.refuse = set(refuse)
         self.max_sessions = max_sessions        # sessions open at once, as sshd's MaxSessions
         self.sessions = self.refused_sessions = 0
+        self.slow_opens = 0                     # session opens still to answer late ...
+        self.open_delay = 0.0                   # ... after this many seconds (a busy machine)
         self.lock = threading.Lock()
         self.commands: list[str] = []
         self.agent_requests = 0
@@ -81,6 +83,8 @@ class InProcessSSHD:
         # paramiko confirms the exec request once check_channel_exec_request returns; a close
         # sent before that confirmation would fail the client's exec_command
         time.sleep(0.1)
+        if command.startswith("sleep "):
+            time.sleep(float(command.split()[1]))
         if command != "agent-keys":
             channel.sendall(f"ran: {command}\n".encode())
             status = 0
@@ -135,6 +139,10 @@ class _Server(paramiko.ServerInterface):
         if kind in self.sshd.refuse:
             return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
         if kind == "session":
+            with self.sshd.lock:
+                slow, self.sshd.slow_opens = self.sshd.slow_opens > 0, max(self.sshd.slow_opens - 1, 0)
+            if slow:
+                time.sleep(self.sshd.open_delay)    # holds this connection's thread, as a busy sshd
             with self.sshd.lock:
                 if self.sshd.sessions >= self.sshd.max_sessions:
                     self.sshd.refused_sessions += 1

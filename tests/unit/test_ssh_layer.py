@@ -4,6 +4,7 @@ channels, host-key pinning, agent forwarding."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -81,6 +82,38 @@ def test_sessions_refused_at_once_are_retried_on_the_same_connection(tmp_path):
         sshd.close()
     assert errors == [] and len(outputs) == 16
     assert sshd.refused_sessions > 0 and machine.connects == 1
+
+
+def test_a_late_channel_open_does_not_cut_off_the_commands_running_on_the_connection(
+        tmp_path, monkeypatch):
+    """sshd too busy to answer one open in time (flake 25): the command already running on
+    that connection goes on, the new one is asked again on it, and nobody reconnects."""
+    import labs.ssh.machine as machine_module
+
+    monkeypatch.setattr(machine_module, "CHANNEL_OPEN_TIMEOUT_S", 1.0)
+    sshd = InProcessSSHD(tmp_path)
+    machine = machine_on(sshd)
+    results, errors = {}, []
+
+    def command(text):
+        try:
+            results[text] = machine.run(text).stdout
+        except Exception as error:      # pragma: no cover - shown on failure
+            errors.append(error)
+
+    try:
+        machine.run("true")
+        running = threading.Thread(target=command, args=("sleep 3",))
+        running.start()
+        while "sleep 3" not in sshd.commands:
+            time.sleep(0.01)
+        sshd.open_delay, sshd.slow_opens = 1.5, 1      # the first try times out, the second not
+        command("echo late")
+        running.join(30)
+    finally:
+        sshd.close()
+    assert errors == [] and results == {"sleep 3": "ran: sleep 3\n", "echo late": "ran: echo late\n"}
+    assert machine.connects == 1
 
 
 def test_an_unreadable_known_hosts_file_is_named_with_the_reason(sshd, tmp_path):
