@@ -211,7 +211,7 @@ class Machine:
                 select.select([channel], [], [], wait)
             if not transport.is_active() and not channel.recv_ready() and not channel.recv_stderr_ready():
                 self._drop(transport)
-                why = f" ({transport.closed_because})" if getattr(transport, "closed_because", "") else ""
+                why = f" ({transport.closed_because})" if transport.closed_because else ""
                 raise MachineDown(self.name, f"connection lost while running "
                                              f"`{short_command(command)}`{why}")
         exit_status = None
