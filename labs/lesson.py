@@ -15,11 +15,18 @@ its own containers, units and keys go (`labs.exercises.<topic>` registers that w
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from labs.cluster import Cluster, ClusterError
 
 CLEANUPS: dict[str, Callable[[Cluster], None]] = {}
+
+# The notebooks' cleanups run in lanes, side by side; a lane runs in this order. 04 and 07 both
+# restart fleetd and wait for every machine to rejoin; 05 starts docker again, which 03's and
+# 06's cleanups then use. The others (01, 02: etcd keys, files) form a lane of their own.
+CLEANUP_LANES = (("04-fleet", "07-service-discovery"),
+                 ("05-systemd", "03-docker", "06-networking"))
 
 
 def cleanup(notebook: str):
@@ -63,10 +70,26 @@ def start_clean(notebook: str, cluster: Cluster) -> None:
     from labs import checks
 
     entries = checks.exercises_of(notebook)          # importing the exercises registers cleanups
-    for cleanup_of_a_notebook in CLEANUPS.values():
-        cleanup_of_a_notebook(cluster)
+    clean_every_notebook(cluster)
     for entry in entries:
         entry.reset(cluster, **entry.params)
+
+
+def clean_every_notebook(cluster: Cluster) -> None:
+    """Run every registered cleanup, the lanes of CLEANUP_LANES side by side (the first
+    failure is raised once every lane has stopped)."""
+    in_lanes = {notebook for lane in CLEANUP_LANES for notebook in lane}
+    lanes = [[CLEANUPS[notebook] for notebook in lane if notebook in CLEANUPS] for lane in CLEANUP_LANES]
+    lanes.append([fn for notebook, fn in CLEANUPS.items() if notebook not in in_lanes])
+
+    def run_in_order(lane):
+        for cleanup_of_a_notebook in lane:
+            cleanup_of_a_notebook(cluster)
+
+    with ThreadPoolExecutor(len(lanes), thread_name_prefix="cleanup") as pool:
+        running = [pool.submit(run_in_order, lane) for lane in lanes if lane]
+    for lane in running:
+        lane.result()
 
 
 def start_classroom_lab() -> None:

@@ -56,8 +56,7 @@ def notebooks_cleaned_up(cluster):
     port 8080) goes after the last check (before each notebook's first: come_to_notebook)."""
     from labs import lesson
     yield
-    for cleanup in lesson.CLEANUPS.values():
-        cleanup(cluster)
+    lesson.clean_every_notebook(cluster)
 
 
 @pytest.fixture(scope="module")
