@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
 
 import paramiko
 import paramiko.agent
-from paramiko.common import cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST
+from paramiko.common import (MSG_CHANNEL_DATA, MSG_CHANNEL_EOF, MSG_CHANNEL_EXTENDED_DATA,
+                             cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST)
 from paramiko.message import Message
 
 from labs.ssh.config import HostConfig
@@ -33,6 +35,26 @@ class LabTransport(paramiko.Transport):
     """paramiko's Transport plus OpenSSH's `direct-streamlocal` channels (unix sockets)."""
 
     closed_because = ""     # set when the lab closed it as dead: what made it think so
+    late = 0                # EOF or data messages not sent: their channel was closed already
+
+    def _send_message(self, data):
+        """paramiko builds a channel's EOF (and data) under the channel's lock but sends it after
+        releasing it. When the command has just ended, paramiko's own thread can answer sshd's
+        CLOSE in between, so the EOF follows the CLOSE, and sshd ends the whole connection
+        ("ieof packet referred to nonexistent channel"), with every command running on it
+        (paramiko#1115, flake 26). Every message goes out here, one at a time, so a message for
+        a channel whose CLOSE went out before it is dropped instead."""
+        raw = data.asbytes()
+        if raw[0] in (MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_EOF) and \
+                not self._open_remote(struct.unpack(">I", raw[1:5])[0]):
+            self.late += 1
+            return
+        super()._send_message(data)
+
+    def _open_remote(self, remote_id: int) -> bool:
+        """Whether a channel that sshd knows as `remote_id` is open on our side."""
+        return any(channel.remote_chanid == remote_id and not channel.closed
+                   for channel in self._channels.values())
 
     def open_streamlocal(self, path: str, timeout: float | None = None) -> paramiko.Channel:
         """A channel to the unix socket `path` on the server (like `ssh -L local:/remote.sock`).

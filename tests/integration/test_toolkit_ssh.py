@@ -8,6 +8,8 @@ import time
 
 import paramiko
 import pytest
+from paramiko.common import cMSG_CHANNEL_EOF
+from paramiko.message import Message
 
 from labs import (AuthenticationFailed, ChannelRefused, Cluster, CommandFailed, CommandTimeout,
                   HostKeyError, MachineDown)
@@ -86,6 +88,30 @@ def test_one_connection_per_machine_and_thread_safe(cluster):
         thread.join(60)
     assert not errors and sorted(outputs, key=int) == [str(i) for i in range(24)]
     assert machine.connects == before           # no new handshake
+
+
+def test_an_eof_sent_after_the_channel_closed_does_not_end_the_connection(cluster):
+    """paramiko can send a command's EOF after that channel's CLOSE (paramiko#1115), and sshd
+    then ends the whole connection with every command on it (flake 26). Here such a late EOF
+    is sent on purpose: the connection must survive it (sshd reads in order, so the next
+    command would otherwise find the connection gone and the layer would connect again)."""
+    machine = cluster["core-03"]
+    machine.run("true")
+    before = machine.connects
+    transport = machine.transport()
+    channel = machine.open_session()
+    channel.exec_command("true")
+    assert channel.recv_exit_status() == 0
+    deadline = time.monotonic() + 10
+    while not channel.closed and time.monotonic() < deadline:   # sshd's CLOSE, then ours
+        time.sleep(0.01)
+    assert channel.closed
+    late_eof = Message()
+    late_eof.add_byte(cMSG_CHANNEL_EOF)
+    late_eof.add_int(channel.remote_chanid)
+    transport._send_user_message(late_eof)
+    assert machine.run("echo still here").stdout == "still here\n"
+    assert machine.connects == before and transport.is_active()
 
 
 def test_run_all_runs_in_parallel_in_machine_order(cluster):
