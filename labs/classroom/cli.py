@@ -19,7 +19,7 @@ from labs.classroom import config as classroom_config, teacher
 from labs.errors import LabError
 from labs.launcher.brokered import request
 
-PARALLEL = 4          # clusters booted at once by `lab class up` (2 cores: see bench/classroom.py)
+PARALLEL = 5          # clusters booted at once by `lab class up` (2 cores: README, "What one server holds")
 
 
 def parser() -> argparse.ArgumentParser:
