@@ -19,8 +19,8 @@ import time
 
 import paramiko
 import paramiko.agent
-from paramiko.common import (MSG_CHANNEL_DATA, MSG_CHANNEL_EOF, MSG_CHANNEL_EXTENDED_DATA,
-                             cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST)
+from paramiko.common import (MSG_CHANNEL_CLOSE, MSG_CHANNEL_DATA, MSG_CHANNEL_EOF,
+                             MSG_CHANNEL_EXTENDED_DATA, cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST)
 from paramiko.message import Message
 
 from labs.ssh.config import HostConfig
@@ -35,20 +35,29 @@ class LabTransport(paramiko.Transport):
     """paramiko's Transport plus OpenSSH's `direct-streamlocal` channels (unix sockets)."""
 
     closed_because = ""     # set when the lab closed it as dead: what made it think so
-    late = 0                # EOF or data messages not sent: their channel was closed already
+    late = 0                # EOF or data messages not sent: their channel's CLOSE went out first
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._closes_sent: set[int] = set()     # remote ids we sent CLOSE for (sshd reuses ids)
 
     def _send_message(self, data):
         """paramiko builds a channel's EOF (and data) under the channel's lock but sends it after
         releasing it. When the command has just ended, paramiko's own thread can answer sshd's
         CLOSE in between, so the EOF follows the CLOSE, and sshd ends the whole connection
         ("ieof packet referred to nonexistent channel"), with every command running on it
-        (paramiko#1115, flake 26). Every message goes out here, one at a time, so a message for
-        a channel whose CLOSE went out before it is dropped instead."""
+        (paramiko#1115, flake 26). Every message goes out here, one at a time: an EOF or data
+        message for a channel whose CLOSE already went out is dropped. (The EOF paramiko sends
+        just before its own CLOSE still goes.)"""
         raw = data.asbytes()
-        if raw[0] in (MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_EOF) and \
-                not self._open_remote(struct.unpack(">I", raw[1:5])[0]):
-            self.late += 1
-            return
+        kind = raw[0]
+        if kind == MSG_CHANNEL_CLOSE:
+            self._closes_sent.add(struct.unpack(">I", raw[1:5])[0])
+        elif kind in (MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_EOF):
+            remote_id = struct.unpack(">I", raw[1:5])[0]
+            if remote_id in self._closes_sent and not self._open_remote(remote_id):
+                self.late += 1
+                return
         super()._send_message(data)
 
     def _open_remote(self, remote_id: int) -> bool:
