@@ -117,8 +117,17 @@ def catch_up(cluster, exercise_id: str) -> None:
     EXERCISES[exercise_id].solve(cluster)
     fl.wait_until(lambda: (r := fl.running(cluster)) and all(u in r for u in units),
                   f"{' and '.join(units)} running", 90, state=lambda: what_runs(cluster))
+    if exercise_id == "sd-sidekick":  # the next cell reads the registry with plain reads, on any member
+        fl.wait_until(lambda: announced_on_every_member(cluster), f"{REGISTRY} listing both instances on every "
+                      "member", 30, state=lambda: what_runs(cluster))
     print(f"{', '.join(units)} were not in fleet: the reference units (the solution above) now run, "
           f"so that the next steps work. The exercise stays open: destroy them and write your own.")
+
+
+def announced_on_every_member(cluster) -> bool:
+    """Every etcd member's own copy (`etcdctl --no-sync` asks the local one) lists both instances."""
+    listings = cluster.run_all(f"etcdctl --no-sync ls {REGISTRY}", check=False).values()
+    return all(len(listing.stdout.split()) == len(INSTANCES) for listing in listings)
 
 
 def backends(cluster) -> dict[str, dict]:

@@ -84,9 +84,9 @@ def test_the_docs_apache_and_its_sidekick_announce_themselves_in_etcd(fleet, doc
                                             "/services/website/apache@2"]
     for instance in ("1", "2"):
         machine = fleet.by_id[placed[f"apache@{instance}.service"]]
-        value = fleet.ssh("core-03", f"etcdctl get /services/website/apache@{instance}").stdout
+        value = fleet.ssh("core-03", f"etcdctl get --quorum /services/website/apache@{instance}").stdout
         assert json.loads(value) == {"host": machine.name, "port": 80, "version": "52c7248a14"}
-        extended = fleet.ssh("core-03", f"etcdctl -o extended get /services/website/apache@{instance}").stdout
+        extended = fleet.ssh("core-03", f"etcdctl -o extended get --quorum /services/website/apache@{instance}").stdout
         assert 0 < int(re.search(r"^TTL: (\d+)$", extended, re.M).group(1)) <= 60
         page = fleet.ssh("core-01", f"curl -s --max-time 10 http://{machine.ip}:80/").stdout
         assert page == f"apache@{instance} on {machine.name}\n"
@@ -103,9 +103,10 @@ def test_plain_etcdctl_speaks_v2_in_logins_units_and_containers(fleet, units):
     key = f"/{units.prefix}/etcdctl"
     fleet.ssh("core-01", f"etcdctl set {key} v2-everywhere >/dev/null")  # a login (sshd: /etc/environment)
     try:
-        login = fleet.ssh("core-02", f"bash -lc {shlex.quote(f'etcdctl get {key}')}").stdout
-        unit = fleet.ssh("core-02", f"sudo systemd-run --quiet --wait --pipe etcdctl get {key}").stdout
-        container = fleet.ssh("core-03", f"docker run --rm --net=host busybox etcdctl get {key}").stdout
+        # quorum reads (a plain one may lag the write); v3's etcdctl has no `get --quorum`
+        login = fleet.ssh("core-02", f"bash -lc {shlex.quote(f'etcdctl get --quorum {key}')}").stdout
+        unit = fleet.ssh("core-02", f"sudo systemd-run --quiet --wait --pipe etcdctl get --quorum {key}").stdout
+        container = fleet.ssh("core-03", f"docker run --rm --net=host busybox etcdctl get --quorum {key}").stdout
         assert (login, unit, container) == ("v2-everywhere\n",) * 3
     finally:
         fleet.ssh("core-01", f"etcdctl rm --recursive /{units.prefix}", check=False)

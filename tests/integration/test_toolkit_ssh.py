@@ -13,6 +13,7 @@ from paramiko.message import Message
 
 from labs import (AuthenticationFailed, ChannelRefused, Cluster, CommandFailed, CommandTimeout,
                   HostKeyError, MachineDown)
+from labs.polling import wait_for
 from tests.integration.toolkit_fixtures import lab
 from tests.ssh_agent import ssh_agent
 
@@ -223,5 +224,7 @@ def test_reconnect_and_etcd_failover_after_halt_and_resume(cluster, lab_cluster)
         lab(lab_cluster, "resume", "core-02")
     assert machine.run("hostname").stdout == "core-02\n"
     assert machine.connects == connects + 1
-    assert machine.run("ETCDCTL_API=2 etcdctl get /toolkit-test/failover").stdout == "during\n"
+    # core-02's member catches up on the write it missed a moment after it answers again
+    wait_for(lambda: machine.run("ETCDCTL_API=2 etcdctl --no-sync get /toolkit-test/failover",
+                                 check=False).stdout == "during\n", 10, "core-02 to read the write it missed")
     client.delete("/toolkit-test/failover")
