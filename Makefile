@@ -40,6 +40,7 @@ bench: host-deps $(VENV)/.installed  ## benchmarks (numbers, not pass/fail), on 
 	$(VENV)/bin/python bench/cluster_up.py
 	LAB_HOME=$(BENCH_LAB_HOME) $(LAB) up >/dev/null
 	LAB_HOME=$(BENCH_LAB_HOME) $(VENV)/bin/python bench/latency.py
+	LAB_HOME=$(BENCH_LAB_HOME) LABS_SOLVE=1 $(VENV)/bin/python bench/run_all.py
 	LAB_HOME=$(BENCH_LAB_HOME) $(LAB) down >/dev/null
 	$(VENV)/bin/python bench/fleet.py
 	$(VENV)/bin/python bench/ci.py
