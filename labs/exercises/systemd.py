@@ -31,8 +31,14 @@ def own_dropins(properties: dict[str, str], unit: str) -> list[str]:
 
 NOTEBOOK_UNITS = ("clock.service crasher.service failing.service boot-note.service quitter.service "
                   "stamp.timer stamp.service lab-later.timer lab-later.service")
+# One `stop` and one `disable --no-reload` for all units, and one daemon-reload at the end: a
+# `disable` per unit reloads systemd each time (3.6-5.4 s on three machines after the notebook,
+# 0.9-1.3 s this way).
 CLEAN = f"""
-for unit in {NOTEBOOK_UNITS}; do sudo systemctl disable --now $unit; done >/dev/null 2>&1
+units="{NOTEBOOK_UNITS}"
+sudo systemctl stop $units >/dev/null 2>&1
+present=$(cd /etc/systemd/system && ls -d $units 2>/dev/null)
+[ -z "$present" ] || sudo systemctl disable --no-reload $present >/dev/null 2>&1
 cd /etc/systemd/system
 sudo rm -rf clock.service clock.service.d crasher.service failing.service failing.service.d \\
     boot-note.service quitter.service quitter.service.d stamp.timer stamp.service \\

@@ -70,3 +70,35 @@ def test_reset_failed_repairs(clean):
     entry.breaks(clean, **entry.params)
     clean[CORE_01].run("sudo systemctl reset-failed failing.service")
     assert checks.check("systemd-running-again", clean).ok
+
+
+def test_the_notebooks_cleanup_leaves_none_of_its_units(clean):
+    """What the notebook leaves (units running, enabled into any target, a drop-in, a transient
+    timer) is gone on every machine after its cleanup, which disables and stops them in one call each."""
+    units = ex.NOTEBOOK_UNITS.split()
+    setup = "\n".join([
+        "cd /etc/systemd/system",
+        "for u in clock crasher boot-note quitter; do printf '[Service]\\nExecStart=/bin/sleep infinity\\n"
+        "[Install]\\nWantedBy=default.target\\n' | sudo tee $u.service >/dev/null; done",
+        "sudo mkdir -p clock.service.d && printf '[Service]\\nEnvironment=GREETING=tock\\n' "
+        "| sudo tee clock.service.d/10-greeting.conf >/dev/null",
+        "printf '[Timer]\\nOnActiveSec=1h\\n[Install]\\nWantedBy=timers.target\\n' | sudo tee stamp.timer >/dev/null",
+        "sudo systemctl daemon-reload",
+        "sudo systemctl enable --now clock.service boot-note.service stamp.timer >/dev/null 2>&1",
+        "sudo systemctl start crasher.service quitter.service",
+        "sudo systemd-run --quiet --unit lab-later --on-active=1h /bin/true"])
+    clean.run_all(setup)
+    loaded = f"systemctl list-units --all --no-legend --plain {' '.join(units)} | awk '{{print $1}}'"
+    assert set(clean[CORE_01].run(loaded).stdout.split()) >= {
+        "clock.service", "crasher.service", "boot-note.service", "quitter.service", "stamp.timer", "lab-later.timer"}
+
+    from labs import lesson
+    lesson.CLEANUPS[NOTEBOOK](clean)
+
+    links = "find /etc/systemd/system -name '*.wants' -type d -exec ls {} +"
+    for machine, result in clean.run_all(f"{loaded}; echo ---; {links}; echo ---; "
+                                         "ls -d /etc/systemd/system/clock.service* 2>/dev/null; true").items():
+        still_loaded, wanted, files = result.stdout.split("---")
+        assert still_loaded.split() == [], (machine, still_loaded)
+        assert not set(wanted.split()) & set(units), (machine, wanted)
+        assert files.split() == [], (machine, files)
