@@ -111,8 +111,9 @@ def stop_etcd(process, log_file, data_dir):
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def wait_for(condition, timeout=10.0, interval=0.05, message="condition"):
-    """Poll `condition` until it returns something truthy; fail after `timeout`."""
+def wait_for(condition, timeout=30.0, interval=0.05, message="condition"):
+    """Poll `condition` until it returns something truthy; fail after `timeout` (30 s by default:
+    the unit tests run beside booting labs, flake 28; a wait with a time bound of its own says so)."""
     return polling.wait_for(condition, timeout, message, interval)
 
 
@@ -259,7 +260,9 @@ class FleetCluster:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(socket_path))
         listener.listen(16)
-        registry = Registry(FailoverClient([self.etcd_url], timeout=2.0), self.prefix)
+        # generous timeouts (here and for fleetctl below): a busy host answers late, and no test
+        # expects these requests to time out (flake 29)
+        registry = Registry(FailoverClient([self.etcd_url], timeout=10.0), self.prefix)
         self.api_server = api.APIServer([listener], api.API(HealthyBackend(registry)))
         self.api_server.start()
         self.api_socket = str(socket_path)
@@ -272,7 +275,7 @@ class FleetCluster:
             os.chdir(cwd)
         try:
             if self.api_socket:
-                connection = ["--endpoint", "unix://" + self.api_socket]
+                connection = ["--endpoint", "unix://" + self.api_socket, "--request-timeout=30"]
             else:
                 connection = ["--driver=etcd", "--endpoint", self.etcd_url, "--etcd-key-prefix", self.prefix]
             code = fleetctl.main(connection + list(args),
