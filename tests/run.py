@@ -12,7 +12,9 @@
                    starts it clean)
     host           tests/host alone, while the labs stand idle: tests that hold a host-wide
                    resource (root's inotify instances) which the busy lanes would change
-    teardown       the labs removed
+    teardown       the labs removed; before that, if anything failed, each machine's journal
+                   is kept in <lab>/journal/ and sshd's reasons for ending a connection are
+                   printed with the failures
 
 The Makefile times `host-deps` and `venv` before Python runs and appends them to
 <lab>/phases.txt; this runner adds its own phases there (and the test seconds of integration,
@@ -51,6 +53,7 @@ UNIT_WORKERS = 4   # the unit tests mostly wait (etcd, fleet TTLs), not compute
 class Report:
     lab_home: Path
     failures: list[str] = field(default_factory=list)
+    machine_log: list[str] = field(default_factory=list)    # what the machines said, on failure
 
     @property
     def phases_file(self) -> Path:
@@ -85,6 +88,8 @@ class Report:
             print(f"make test: {len(self.failures)} failed")
             for line in self.failures:
                 print(f"FAILED {line}")
+            for line in self.machine_log:
+                print(f"  machine log: {line}")
         else:
             print("make test: every phase passed")
         phases = read_phases(self.phases_file)
@@ -176,6 +181,30 @@ def leftovers(home: Path) -> list[str]:
                     for path in (home / "vagrant" / "machines").glob("*/docker/id")]
 
 
+def keep_journals(report: Report) -> None:
+    """Before teardown removes the machines: each machine's journal of the run, kept in
+    <lab>/journal/<machine>.txt, so a failure's cause on the machines (sshd ending a connection,
+    a unit that failed) can still be read. The sshd lines that say why a connection ended are
+    printed with the failures."""
+    from labs.launcher.dockerhost import docker
+    from labs.launcher.settings import load
+    for home in lane_homes(report):
+        if not (home / "settings.json").exists():     # load() would make a new lab there
+            continue
+        try:
+            lab = load(home)
+            names = docker("ps", "--format", "{{.Names}}", "--filter", f"name={lab.name}-core-").stdout.split()
+            (home / "journal").mkdir(exist_ok=True)
+            for name in names:
+                text = docker("exec", name, "journalctl", "--no-pager", "-q", "-o", "short-iso",
+                              check=False).stdout
+                (home / "journal" / f"{name}.txt").write_text(text)
+                report.machine_log += [f"{name}: {line}" for line in text.splitlines()
+                                       if "sshd" in line and ("Disconnecting" in line or "fatal" in line)]
+        except Exception as error:      # a lab that never booted has nothing to keep
+            report.machine_log.append(f"{home}: journals not kept: {error}")
+
+
 def record_test_seconds(report: Report) -> None:
     """Inside the cluster phase: test seconds of integration, notebooks, unsolved (summed over
     the lanes), so a slow kind shows even though they run side by side."""
@@ -209,6 +238,8 @@ def main() -> int:
             report.failures.append(f"boot: `lab up` failed (last lines above; {home}/boot.log)"
                                    "; integration tests and notebooks did not run")
     report.timed("host", lambda: report.pytest("host", "tests/host"))
+    if report.failures:
+        keep_journals(report)
     if os.environ.get("LAB_TEARDOWN") == "1":
         report.timed("teardown", lambda: teardown(report))
     report.print_summary()

@@ -170,7 +170,16 @@ class Machine:
         return result
 
     def _execute(self, channel, command, start, deadline, input, on_stdout, on_stderr) -> Result:
-        channel.exec_command(command)
+        transport = channel.get_transport()
+        try:
+            channel.exec_command(command)
+        except (EOFError, OSError, paramiko.SSHException) as error:
+            if transport.is_active():
+                raise
+            self._drop(transport)       # sshd ended the connection just after the channel opened
+            why = transport.closed_because or f"{type(error).__name__} {error}".strip()
+            raise MachineDown(self.name, f"connection lost before `{short_command(command)}` "
+                                         f"started ({why})") from None
         feeder = None
         if input is None:
             channel.shutdown_write()
@@ -182,7 +191,6 @@ class Machine:
         out = _Stream(on_stdout)
         err = _Stream(on_stderr)
         timed_out = False
-        transport = channel.get_transport()
         while True:
             while channel.recv_stderr_ready():
                 err.add(channel.recv_stderr(CHUNK))

@@ -20,12 +20,18 @@ import time
 import paramiko
 import paramiko.agent
 from paramiko.common import (MSG_CHANNEL_CLOSE, MSG_CHANNEL_DATA, MSG_CHANNEL_EOF,
-                             MSG_CHANNEL_EXTENDED_DATA, cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST)
+                             MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_REQUEST,
+                             MSG_CHANNEL_WINDOW_ADJUST, cMSG_CHANNEL_OPEN, cMSG_CHANNEL_REQUEST)
 from paramiko.message import Message
 
 from labs.ssh.config import HostConfig
 from labs.ssh.errors import AuthenticationFailed, HostKeyError, MachineDown
 
+# What may follow a channel's CLOSE when two threads send for it: its EOF or data (paramiko), a
+# window adjust (paramiko's recv, in the reading thread), a request (our signal to a command
+# that timed out). sshd ends the whole connection for a late EOF, data or request.
+LATE_KINDS = frozenset((MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_EOF,
+                        MSG_CHANNEL_WINDOW_ADJUST, MSG_CHANNEL_REQUEST))
 CONNECT_TIMEOUT_S = 10.0
 CHANNEL_OPEN_TIMEOUT_S = 15.0
 KEEPALIVE_S = 15
@@ -35,7 +41,7 @@ class LabTransport(paramiko.Transport):
     """paramiko's Transport plus OpenSSH's `direct-streamlocal` channels (unix sockets)."""
 
     closed_because = ""     # set when the lab closed it as dead: what made it think so
-    late = 0                # EOF or data messages not sent: their channel's CLOSE went out first
+    late = 0                # channel messages not sent: their channel's CLOSE went out first
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,14 +52,15 @@ class LabTransport(paramiko.Transport):
         releasing it. When the command has just ended, paramiko's own thread can answer sshd's
         CLOSE in between, so the EOF follows the CLOSE, and sshd ends the whole connection
         ("ieof packet referred to nonexistent channel"), with every command running on it
-        (paramiko#1115, flake 26). Every message goes out here, one at a time: an EOF or data
-        message for a channel whose CLOSE already went out is dropped. (The EOF paramiko sends
+        (paramiko#1115, flake 26). A signal request sent late ends it too ("server_input_channel_req:
+        unknown channel", flake 31). Every message goes out here, one at a time: a message of
+        LATE_KINDS for a channel whose CLOSE already went out is dropped. (The EOF paramiko sends
         just before its own CLOSE still goes.)"""
         raw = data.asbytes()
         kind = raw[0]
         if kind == MSG_CHANNEL_CLOSE:
             self._closes_sent.add(struct.unpack(">I", raw[1:5])[0])
-        elif kind in (MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_EOF):
+        elif kind in LATE_KINDS:
             remote_id = struct.unpack(">I", raw[1:5])[0]
             if remote_id in self._closes_sent and not self._open_remote(remote_id):
                 self.late += 1

@@ -8,7 +8,7 @@ import time
 
 import paramiko
 import pytest
-from paramiko.common import cMSG_CHANNEL_EOF
+from paramiko.common import cMSG_CHANNEL_EOF, cMSG_CHANNEL_REQUEST, cMSG_CHANNEL_WINDOW_ADJUST
 from paramiko.message import Message
 
 from labs import (AuthenticationFailed, ChannelRefused, Cluster, CommandFailed, CommandTimeout,
@@ -91,11 +91,40 @@ def test_one_connection_per_machine_and_thread_safe(cluster):
     assert machine.connects == before           # no new handshake
 
 
-def test_an_eof_sent_after_the_channel_closed_does_not_end_the_connection(cluster):
+def late_eof(remote_id: int) -> Message:
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_EOF)
+    message.add_int(remote_id)
+    return message
+
+
+def late_window_adjust(remote_id: int) -> Message:
+    """What paramiko's `recv` sends after reading 10 % of the channel's window."""
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_WINDOW_ADJUST)
+    message.add_int(remote_id)
+    message.add_int(2 ** 16)
+    return message
+
+
+def late_signal(remote_id: int) -> Message:
+    """What a timed-out command gets (labs.ssh.transport.send_signal)."""
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(remote_id)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string("TERM")
+    return message
+
+
+@pytest.mark.parametrize("late_message", [late_eof, late_window_adjust, late_signal])
+def test_a_message_sent_after_the_channel_closed_does_not_end_the_connection(cluster, late_message):
     """paramiko can send a command's EOF after that channel's CLOSE (paramiko#1115), and sshd
-    then ends the whole connection with every command on it (flake 26). Here such a late EOF
-    is sent on purpose: the connection must survive it (sshd reads in order, so the next
-    command would otherwise find the connection gone and the layer would connect again)."""
+    then ends the whole connection with every command on it (flake 26); a window adjust from a
+    reading thread, or a signal, can come late the same way (flake 31). Here each is sent late
+    on purpose: the connection must survive it (sshd reads in order, so the next command would
+    otherwise find the connection gone and the layer would connect again)."""
     machine = cluster["core-03"]
     machine.run("true")
     before = machine.connects
@@ -107,12 +136,27 @@ def test_an_eof_sent_after_the_channel_closed_does_not_end_the_connection(cluste
     while not channel.closed and time.monotonic() < deadline:   # sshd's CLOSE, then ours
         time.sleep(0.01)
     assert channel.closed
-    late_eof = Message()
-    late_eof.add_byte(cMSG_CHANNEL_EOF)
-    late_eof.add_int(channel.remote_chanid)
-    transport._send_user_message(late_eof)
+    transport._send_user_message(late_message(channel.remote_chanid))
     assert machine.run("echo still here").stdout == "still here\n"
     assert machine.connects == before and transport.is_active()
+
+
+def test_a_connection_lost_before_the_command_starts_is_a_machine_down(cluster, monkeypatch):
+    """sshd may end the connection just after a channel opened on it (flake 31): the command
+    never started, and the caller gets MachineDown (a ClusterError), not paramiko's EOFError."""
+    machine = cluster["core-02"]
+    open_channel = machine._command_channel
+
+    def open_then_lose_the_connection():
+        channel = open_channel()
+        channel.get_transport().close()
+        return channel
+
+    monkeypatch.setattr(machine, "_command_channel", open_then_lose_the_connection)
+    with pytest.raises(MachineDown, match="connection lost before `true` started"):
+        machine.run("true")
+    monkeypatch.undo()
+    assert machine.run("echo back").stdout == "back\n"
 
 
 def test_run_all_runs_in_parallel_in_machine_order(cluster):
