@@ -227,8 +227,11 @@ def test_forward_agent_as_the_ssh_config_says(cluster, tmp_path, monkeypatch):
         with Cluster.from_ssh_config(path) as without:
             assert without["core-01"].run("ssh-add -l", check=False).exit_status == 2
     # sshd keeps offering an agent for the rest of the connection; ours is gone: asking fails
-    # at once (it does not hang)
-    assert machine.run("ssh-add -l", check=False, timeout=30).exit_status == 1
+    # at once (it does not hang). ssh-add then reads EOF (exit 1) or, most likely when sshd has
+    # already closed the agent socket it writes to, dies of SIGPIPE: sshd sends exit-signal, not
+    # exit-status, and the status is paramiko's -1 (2 fresh clones of 11; 0 of 40 runs idle)
+    asked = machine.run("ssh-add -l", check=False, timeout=30)
+    assert not asked.timed_out and asked.exit_status in (1, -1), asked
 
 
 def test_a_channel_sshd_refuses_is_channel_refused(cluster):
