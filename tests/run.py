@@ -187,15 +187,18 @@ def keep_journals(report: Report) -> None:
     a unit that failed) can still be read. The sshd lines that say why a connection ended are
     printed with the failures."""
     from labs.launcher.dockerhost import docker
+    from labs.launcher.resources import machines
     from labs.launcher.settings import load
     for home in lane_homes(report):
         if not (home / "settings.json").exists():     # load() would make a new lab there
             continue
         try:
             lab = load(home)
-            names = docker("ps", "--format", "{{.Names}}", "--filter", f"name={lab.name}-core-").stdout.split()
             (home / "journal").mkdir(exist_ok=True)
-            for name in names:
+            for machine, state in machines(lab).items():
+                if state != "running":
+                    continue
+                name = lab.container_name(machine)
                 text = docker("exec", name, "journalctl", "--no-pager", "-q", "-o", "short-iso",
                               check=False).stdout
                 (home / "journal" / f"{name}.txt").write_text(text)

@@ -31,21 +31,31 @@ def own_dropins(properties: dict[str, str], unit: str) -> list[str]:
 
 NOTEBOOK_UNITS = ("clock.service crasher.service failing.service boot-note.service quitter.service "
                   "stamp.timer stamp.service lab-later.timer lab-later.service")
-# One `stop` and one `disable --no-reload` for all units, and one daemon-reload at the end: a
-# `disable` per unit reloads systemd each time (3.6-5.4 s on three machines after the notebook,
-# 0.9-1.3 s this way).
+# its files under /etc/systemd/system, with the links `enable` made (in case a unit file is gone)
+NOTEBOOK_FILES = ("clock.service clock.service.d crasher.service failing.service failing.service.d "
+                  "boot-note.service quitter.service quitter.service.d stamp.timer stamp.service "
+                  "multi-user.target.wants/clock.service multi-user.target.wants/boot-note.service "
+                  "timers.target.wants/stamp.timer")
+
+
+def remove_units(units: str, files: str) -> str:
+    """Shell that stops UNITS and, if any of FILES (under /etc/systemd/system) exists, disables
+    the units, removes the files and reloads systemd once; then clears their failed state.
+
+    One reload in all: a `disable` per unit reloads systemd each time, about 0.3 s a machine
+    (the notebook's cleanup took 3.6-5.4 s on three machines that way, 0.9-1.3 s this way). An
+    exercise's reset usually finds nothing (the cleanup ran first): then no reload at all."""
+    return (f"sudo systemctl stop {units} 2>/dev/null; cd /etc/systemd/system; "
+            f"present=$(ls -d {files} 2>/dev/null); "
+            f'if [ -n "$present" ]; then for unit in {units}; do [ ! -e "$unit" ] || '
+            f'sudo systemctl disable --no-reload "$unit" 2>/dev/null; done; '
+            f"sudo rm -rf $present; sudo systemctl daemon-reload; fi; "
+            f"sudo systemctl reset-failed {units} 2>/dev/null; cd")
+
+
 CLEAN = f"""
-units="{NOTEBOOK_UNITS}"
-sudo systemctl stop $units >/dev/null 2>&1
-present=$(cd /etc/systemd/system && ls -d $units 2>/dev/null)
-[ -z "$present" ] || sudo systemctl disable --no-reload $present >/dev/null 2>&1
-cd /etc/systemd/system
-sudo rm -rf clock.service clock.service.d crasher.service failing.service failing.service.d \\
-    boot-note.service quitter.service quitter.service.d stamp.timer stamp.service \\
-    multi-user.target.wants/clock.service multi-user.target.wants/boot-note.service \\
-    timers.target.wants/stamp.timer
+{remove_units(NOTEBOOK_UNITS, NOTEBOOK_FILES)}
 rm -f /home/core/booted-at /tmp/failing.since
-sudo systemctl daemon-reload
 sudo systemctl reset-failed
 sudo systemctl start docker.socket docker.service
 """
@@ -54,19 +64,6 @@ sudo systemctl start docker.socket docker.service
 @lesson.cleanup("05-systemd")
 def _(cluster):
     cluster.run_all(CLEAN, timeout=120)
-
-
-def remove_units(units: str, files: str) -> str:
-    """Shell that stops UNITS and, if any of FILES (under /etc/systemd/system) exists, disables
-    the units, removes the files and reloads systemd once; then clears their failed state. An
-    exercise's reset usually finds nothing (the cleanup ran first): no daemon-reload then, which
-    is 0.3 s a call."""
-    return (f"sudo systemctl stop {units} 2>/dev/null; cd /etc/systemd/system; "
-            f"present=$(ls -d {files} 2>/dev/null); "
-            f'if [ -n "$present" ]; then for unit in {units}; do [ ! -e "$unit" ] || '
-            f'sudo systemctl disable --no-reload "$unit" 2>/dev/null; done; '
-            f"sudo rm -rf $present; sudo systemctl daemon-reload; fi; "
-            f"sudo systemctl reset-failed {units} 2>/dev/null; cd")
 
 
 # --- a oneshot that runs at every boot, and stays "active" ------------------------------------

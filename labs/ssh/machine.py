@@ -79,6 +79,13 @@ class Machine:
                 transport.close()
                 self._transport = None
 
+    def _lost(self, transport: LabTransport, doing: str, error: BaseException | None = None) -> MachineDown:
+        """Forget a connection that died while DOING; the MachineDown to raise, with the reason
+        the lab closed it (or the error that showed it dead)."""
+        self._drop(transport)
+        why = transport.closed_because or (f"{type(error).__name__} {error}".strip() if error else "")
+        return MachineDown(self.name, f"connection lost {doing}" + (f" ({why})" if why else ""))
+
     # -- channels --
 
     def _open(self, opener: Callable[[LabTransport], paramiko.Channel], what: str,
@@ -176,10 +183,8 @@ class Machine:
         except (EOFError, OSError, paramiko.SSHException) as error:
             if transport.is_active():
                 raise
-            self._drop(transport)       # sshd ended the connection just after the channel opened
-            why = transport.closed_because or f"{type(error).__name__} {error}".strip()
-            raise MachineDown(self.name, f"connection lost before `{short_command(command)}` "
-                                         f"started ({why})") from None
+            # sshd ended the connection just after the channel opened: the command never started
+            raise self._lost(transport, f"before `{short_command(command)}` started", error) from None
         feeder = None
         if input is None:
             channel.shutdown_write()
@@ -218,10 +223,7 @@ class Machine:
             else:
                 select.select([channel], [], [], wait)
             if not transport.is_active() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                self._drop(transport)
-                why = f" ({transport.closed_because})" if transport.closed_because else ""
-                raise MachineDown(self.name, f"connection lost while running "
-                                             f"`{short_command(command)}`{why}")
+                raise self._lost(transport, f"while running `{short_command(command)}`")
         exit_status = None
         if timed_out:
             send_signal(channel, "TERM")

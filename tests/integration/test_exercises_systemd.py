@@ -74,7 +74,7 @@ def test_reset_failed_repairs(clean):
 
 def test_the_notebooks_cleanup_leaves_none_of_its_units(clean):
     """What the notebook leaves (units running, enabled into any target, a drop-in, a transient
-    timer) is gone on every machine after its cleanup, which disables and stops them in one call each."""
+    timer) is gone on every machine after its cleanup, which reloads systemd only once."""
     units = ex.NOTEBOOK_UNITS.split()
     setup = "\n".join([
         "cd /etc/systemd/system",
