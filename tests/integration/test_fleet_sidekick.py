@@ -88,7 +88,9 @@ def test_the_docs_apache_and_its_sidekick_announce_themselves_in_etcd(fleet, doc
         assert json.loads(value) == {"host": machine.name, "port": 80, "version": "52c7248a14"}
         extended = fleet.ssh("core-03", f"etcdctl -o extended get --quorum /services/website/apache@{instance}").stdout
         assert 0 < int(re.search(r"^TTL: (\d+)$", extended, re.M).group(1)) <= 60
-        page = fleet.ssh("core-01", f"curl -s --max-time 10 http://{machine.ip}:80/").stdout
+        # systemd calls apache active when `docker run` starts, about 1 s before httpd listens
+        page = wait_for(lambda: fleet.ssh("core-01", f"curl -s --max-time 10 http://{machine.ip}:80/", check=False).stdout,
+                        what=f"apache@{instance} to answer")
         assert page == f"apache@{instance} on {machine.name}\n"
 
     # BindsTo: stopping apache@1 stops its sidekick, whose ExecStop removes the key at once
