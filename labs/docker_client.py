@@ -14,7 +14,7 @@ from docker.transport.basehttpadapter import BaseHTTPAdapter
 from docker.transport.sshconn import SSHConnectionPool
 
 from labs.ssh.machine import Machine
-from labs.tunnels import docker_socket_channel
+from labs.tunnels import docker_socket_channel, give_back_read_ahead
 
 
 class ChannelConnection(urllib3.connection.HTTPConnection):
@@ -63,12 +63,21 @@ class ChannelAdapter(BaseHTTPAdapter):
             return pool
 
 
+class ChannelAPIClient(docker.APIClient):
+    """The SDK's API client; an upgraded stream (exec, attach) starts with every byte the daemon sent."""
+
+    def _get_raw_response_socket(self, response):
+        channel = super()._get_raw_response_socket(response)
+        give_back_read_ahead(response.raw._fp.fp)
+        return channel
+
+
 def docker_client(machine: Machine, timeout: float = 60, version: str = "auto") -> docker.DockerClient:
     """A `docker.DockerClient` whose HTTP connections are channels to `machine`'s daemon."""
     # An APIClient whose transport is our adapter, mounted exactly where the SDK mounts its
     # own ssh adapter ("http+docker://ssh"): the SDK then treats responses' sockets as
     # paramiko channels (attach, exec, logs streaming), which they are.
-    api = docker.APIClient(base_url="unix:///var/run/docker.sock", version="1.24", timeout=timeout)
+    api = ChannelAPIClient(base_url="unix:///var/run/docker.sock", version="1.24", timeout=timeout)
     adapter = ChannelAdapter(machine, timeout)
     api.adapters.pop("http+docker://", None)
     api._custom_adapter = adapter

@@ -19,6 +19,7 @@ switched off, it falls back to `docker system dial-stdio`, like the SDK.)
 
 from __future__ import annotations
 
+import array
 import select
 import socket
 import threading
@@ -136,3 +137,25 @@ def docker_socket_channel(machine: Machine) -> paramiko.Channel:
     channel = machine.open_session()
     channel.exec_command("docker system dial-stdio")
     return channel
+
+
+def give_back_read_ahead(headers_file: paramiko.ChannelFile) -> None:
+    """Put the bytes `headers_file` read past what its reader took back at the front of its
+    channel, so a reader of the channel itself gets them first.
+
+    http.client reads a response's headers through a file on the channel, in chunks. When the
+    docker daemon upgrades the connection (exec, attach), the docker SDK goes on reading the
+    channel itself (`response.raw._fp.fp.channel`), past that file: the first frames, when they
+    came in the same SSH packet as the headers, stayed in the file's buffer and were lost —
+    `exec_run` answered exit 0 and no output, 2 runs in 300 (docker/docker-py#3332, flake 35).
+    paramiko has no public way to unread: this puts them in the channel's BufferedPipe under
+    its lock, as `feed` does, and wakes a `select` on the channel."""
+    read_ahead, headers_file._rbuffer = headers_file._rbuffer, b""
+    if not read_ahead:
+        return
+    pipe = headers_file.channel.in_buffer
+    with pipe._lock:
+        pipe._buffer = array.array("B", read_ahead) + pipe._buffer
+        if pipe._event is not None:
+            pipe._event.set()
+        pipe._cv.notify_all()

@@ -13,7 +13,7 @@ from labs.ssh.config import SSHConfigFile
 from labs.ssh.errors import ChannelRefused, ClusterError, MachineDown
 from labs.ssh.machine import Machine
 from labs.ssh.transport import forward_agent
-from labs.tunnels import DOCKER_SOCKET, docker_socket_channel
+from labs.tunnels import DOCKER_SOCKET, docker_socket_channel, give_back_read_ahead
 from tests.ssh_agent import ssh_agent
 from tests.unit.sshd import InProcessSSHD
 
@@ -48,6 +48,23 @@ def test_docker_falls_back_to_dial_stdio_when_the_socket_channel_is_refused(sshd
     try:
         assert sshd.commands == ["docker system dial-stdio"]
         assert channel.recv(100) == b"ran: docker system dial-stdio\n"
+    finally:
+        channel.close()
+
+
+def test_bytes_a_file_read_ahead_go_back_to_its_channel_first(sshd):
+    """Flake 35: http.client reads an upgraded response's headers through a file on the channel,
+    then the docker SDK reads the channel itself; what the file had read ahead must come first."""
+    machine = machine_on(sshd)
+    channel = machine.open_session()
+    try:
+        channel.exec_command("HTTP/1.1 101 UPGRADED\nframe 1")   # the server answers `ran: <command>`
+        while not channel.exit_status_ready():      # all of the answer has arrived
+            time.sleep(0.01)
+        headers_file = channel.makefile("rb")
+        assert headers_file.readline(65537) == b"ran: HTTP/1.1 101 UPGRADED\n"   # as http.client reads
+        give_back_read_ahead(headers_file)
+        assert channel.recv(100) == b"frame 1\n"
     finally:
         channel.close()
 
