@@ -273,7 +273,9 @@ class API:
         return 201, None
 
     def delete_unit(self, name):
-        if not self.registry.destroy_unit(name):
+        # fleet reads the unit first (api/units.go): a job directory without a unit in it, such
+        # as an agent's job-state heartbeat written just after a destroy, is no unit
+        if self.registry.unit(name) is None or not self.registry.destroy_unit(name):
             raise APIError(404, "unit does not exist")
         return 204, None
 

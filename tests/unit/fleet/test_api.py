@@ -97,6 +97,16 @@ def test_get_list_delete_units_and_states(the_api, registry):
     assert call(the_api, "DELETE", "/fleet/v1/units/a.service") == (404, "unit does not exist")
 
 
+def test_delete_after_an_agents_late_job_state_heartbeat_is_404(the_api, registry):
+    """ci-41: an agent's job-state heartbeat, written just after a destroy, makes `job/<name>/`
+    again; fleet reads the unit before it deletes, so a second DELETE is still 404."""
+    call(the_api, "PUT", "/fleet/v1/units/a.service", {"options": OPTIONS, "desiredState": "launched"})
+    assert call(the_api, "DELETE", "/fleet/v1/units/a.service") == (204, None)
+    registry.set_job_state("a.service", M1, ttl=30)
+    assert call(the_api, "DELETE", "/fleet/v1/units/a.service") == (404, "unit does not exist")
+    assert call(the_api, "GET", "/fleet/v1/units/a.service") == (404, "unit does not exist")
+
+
 def test_pagination(registry):
     the_api = api.API(Backend(registry), token_limit=2)
     for name in ("a", "b", "c"):
