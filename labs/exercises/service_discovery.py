@@ -148,6 +148,12 @@ def page(cluster, address: str, machine: str = fl.CONTROL) -> str:
     return cluster[machine].run(f"curl -s --max-time 5 http://{address}/", check=False).stdout.strip()
 
 
+def first_page(cluster, address: str, timeout: float = 30) -> str:
+    """What http://ADDRESS/ answers, once it answers: systemd calls a `docker run` unit running
+    when the client starts, about 1 s before the container's httpd listens."""
+    return fl.wait_until(lambda: page(cluster, address), f"{address} to answer", timeout)
+
+
 def listed(cluster, machine: str = fl.CONTROL) -> list[str]:
     """The backends (host:port) the consumer keeps in /run/web-backends on `machine`."""
     return cluster[machine].run("cat /run/web-backends 2>/dev/null; true").stdout.split()
@@ -286,7 +292,7 @@ def sd_web(cluster):
     greeting = cluster[fl.CONTROL].run(f"etcdctl get {GREETING_KEY}", check=False).stdout.strip()
     for unit, machine in zip(INSTANCES, machines):
         instance = unit.split("@")[1].split(".")[0]
-        answer = fl.wait_until(lambda: page(cluster, f"{machine}:{PORT}"), f"{machine}:{PORT} to answer", 30)
+        answer = first_page(cluster, f"{machine}:{PORT}")
         if answer != f"{greeting} from web@{instance} on {machine}":
             return failed(f"http://{machine}:{PORT}/ answers {answer!r}, expected "
                           f"{greeting + ' from web@' + instance + ' on ' + machine!r}: look at what writes "

@@ -91,8 +91,8 @@ def test_lifecycle_on_one_machine_acceptance_3(cluster, tmp_path):
     wait_for(lambda: cluster.fleetctl("list-units", "--no-legend")[1] == "", message="no list-units rows")
     # the agent unloads and the engine unschedules on rounds of their own (ci-36): wait for both
     unit_files = lambda: cluster.fleetctl("list-unit-files", "--no-legend", "--fields=unit,dstate,state,target")[1]
-    wait_for(lambda: unit_files().endswith("\t-\n"), message="the engine unscheduled hello.service")
-    assert unit_files() == "hello.service\tinactive\tinactive\t-\n"
+    row = wait_for(lambda: (out := unit_files()).endswith("\t-\n") and out, message="the engine unscheduled hello.service")
+    assert row == "hello.service\tinactive\tinactive\t-\n"
     assert "hello.service" not in cluster.systemds[M1].files
     assert cluster.fleetctl("stop", "hello.service") == (1, "", "Unable to stop unit hello.service in state inactive\n")
     assert cluster.fleetctl("destroy", "hello.service") == (0, "Destroyed hello.service\n", "")
