@@ -1,5 +1,6 @@
 """Every notebook, run top to bottom with its exercises left undone, ends without a traceback,
-and every check in it says ✘ — politely, with a hint — as a learner who skips them sees it.
+and every check in it says ✘ — politely, with the hint that names what is missing
+(tests/course/hints.py) — as a learner who skips them sees it; no exercise is recorded as done.
 
 Not collected by `pytest tests` (its name does not start with test_): the Makefile's
 `course-check` runs it after running every notebook twice in a row with the exercises solved.
@@ -9,13 +10,16 @@ to read what a failing cell printed.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.course import runner
+from tests.course import hints, runner
 
+CHECKED = re.compile(r"checks\.check\(\s*[\"']([\w-]+)[\"']")
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 pytestmark = pytest.mark.integration
@@ -46,3 +50,13 @@ def test_unsolved_notebook_fails_its_checks_politely(lab_cluster, path):
     assert results, f"{path.name} has no exercise check"
     passing = [f"cell {index}: {text}" for index, text in results if not text.startswith("✘")]
     assert not passing, "checks that do not fail on an unsolved exercise:\n" + "\n".join(passing)
+    vague = [f"cell {index}: {text}" for index, text in results
+             if hints.UNSOLVED[CHECKED.search(executed.cells[index].source).group(1)] not in text]
+    assert not vague, "checks without the hint of tests/course/hints.py:\n" + "\n".join(vague)
+    assert recorded_exercises() == {}, "a check recorded an exercise the learner did not do"
+
+
+def recorded_exercises() -> dict:
+    """What the learner's progress file (LABS_PROGRESS, set by the fixture) records as done."""
+    path = Path(os.environ["LABS_PROGRESS"])
+    return json.loads(path.read_text()).get("exercises", {}) if path.exists() else {}

@@ -1,5 +1,6 @@
 """04-fleet's checks on the live cluster: plausible wrong answers fail with a hint that points
-the way, the right answers pass. Step 1's metadata is given first, as in the notebook."""
+the way. Step 1's metadata is given first, as in the notebook. The right answers (the reference
+solutions) pass in notebook 04's solved run, where a check that fails raises CheckFailed."""
 
 from __future__ import annotations
 
@@ -47,22 +48,11 @@ def test_pinned_by_labels_two_machines_share_fails(clean):
     assert not result.ok and "matches core-02, core-03, not core-03 alone" in result.message
 
 
-def test_pinned_by_what_core_03_is_passes(clean):
-    fl.start_unit(clean, "pinned.service", ex.PINNED_UNIT)
-    assert checks.check("fleet-pin", clean).ok
-
-
 def test_workers_that_only_conflict_fail(clean):
     fl.start_unit(clean, "worker@.service", ex.WORKER_TEMPLATE.replace("MachineMetadata=disk=ssd\n", ""),
                   instances=("worker@1.service", "worker@2.service"))
     result = checks.check("fleet-spread", clean)
     assert not result.ok and "the workers need the machines with an SSD" in result.message
-
-
-def test_workers_on_ssds_never_together_pass(clean):
-    fl.start_unit(clean, "worker@.service", ex.WORKER_TEMPLATE,
-                  instances=("worker@1.service", "worker@2.service"))
-    assert checks.check("fleet-spread", clean).ok
 
 
 def test_backup_pinned_where_db_runs_now_fails(clean):
@@ -73,15 +63,6 @@ def test_backup_pinned_where_db_runs_now_fails(clean):
     try:
         result = checks.check("fleet-follow", clean)
         assert not result.ok and "pinned by MachineID to where it runs now" in result.message
-    finally:
-        fl.destroy(clean, ["db.service"])
-
-
-def test_backup_that_follows_db_passes(clean):
-    fl.start_unit(clean, "db.service", DB)
-    fl.start_unit(clean, "backup.service", ex.BACKUP_UNIT)
-    try:
-        assert checks.check("fleet-follow", clean).ok
     finally:
         fl.destroy(clean, ["db.service"])
 

@@ -82,6 +82,8 @@ def test_provisioned_but_fleet_not_restarted_fails_then_restarted_passes(clean):
     clean.run_all("sudo systemctl restart fleet.service")
     ex.wait_announced(clean, WANTED, present=True)
     assert checks.check("vagrant-metadata", clean).ok
+    result = checks.check("vagrant-put-back", clean)     # changed and applied: put back, not yet
+    assert not result.ok and result.message.startswith(f"vagrant/user-data still has `metadata: {WANTED}`")
     ex.edit_source(add=False)                    # put back, half way: only the file
     result = checks.check("vagrant-put-back", clean)
     assert not result.ok and "still have the changed copy" in result.message

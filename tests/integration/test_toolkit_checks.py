@@ -1,5 +1,7 @@
-"""Every exercise: its check fails (with a specific hint) on the unsolved state; a check passed
-by the reference solution is recorded so in progress.json."""
+"""An exercise's check on the state its reset leaves, where the notebook shows another one: it
+fails with a specific hint (the hint every check gives a learner who skipped it, the notebooks run
+unsolved prove: tests/course/unsolved_notebooks.py). A check passed by the reference solution is
+recorded so in progress.json."""
 
 from __future__ import annotations
 
@@ -8,39 +10,10 @@ import json
 import pytest
 
 from labs import checks
+from tests.course import hints
 
 pytestmark = pytest.mark.integration
 
-HINTS = {   # what the hint says on the unsolved state
-    "etcd-json": "there is no key /workshop/network/config yet",
-    "etcd-heartbeat": "nothing is registered under /workshop/web yet",
-    "etcd-waiter": "there is no container named 'waiter' on core-03",
-    "etcd-quorum-back": "core-02, core-03 are still halted",
-    "docker-web": "no container named 'web' on core-02",
-    "systemd-oneshot": "does not know boot-note.service",
-    "systemd-running-again": "core-01 is degraded",
-    "bridge-by-hand": "has no interface br-lab",
-    "docker-announce": "no container named 'announcer' on core-02",
-    "docker-image-everywhere": "core-01 has no image lab/hello:1",
-    "docker-second-web": "is created: the failed `docker run`",
-    "welcome-file": "there is no /home/core/hello.txt on core-02",
-    "welcome-find-machine": "no machine has /home/core/found-me",
-    "launch-user-data": "user-data.fixed yet",
-    "launch-leader": "give your function to the check",
-    "vagrant-metadata": "vagrant/user-data has no `metadata: provider=vagrant`",
-    "vagrant-put-back": "vagrant/user-data still has `metadata: provider=vagrant`",
-    "systemd-dropin": "does not know quitter.service",
-    "systemd-timer": "does not know stamp.timer",
-    "net-veth": "there is no running container named 'probe' on core-02",
-    "net-docker0-back": "docker0 on core-01 has no IPv4 address",
-    "fleet-pin": "fleet does not know pinned.service yet",
-    "fleet-spread": "fleet does not know worker@1.service, worker@2.service yet",
-    "fleet-follow": "fleet does not know db.service",
-    "fleet-back": "fleetd does not run on",
-    "sd-web": "fleet does not know web@1.service, web@2.service",
-    "sd-sidekick": "fleet does not know web-discovery@1.service, web-discovery@2.service",
-    "sd-greeting": "core-01's /run/web-backends lists nothing",
-}
 checks.load_exercises()
 
 
@@ -73,17 +46,12 @@ def come_to_notebook(cluster):
     return come
 
 
-def test_every_exercise_has_a_hint_here():
-    assert sorted(checks.EXERCISES) == sorted(HINTS)
-
-
-@pytest.mark.parametrize("exercise_id", sorted(HINTS))
+@pytest.mark.parametrize("exercise_id", sorted(hints.RESET))
 def test_check_fails_unsolved_with_its_hint(cluster, progress_home, come_to_notebook, exercise_id):
     """From a reset cluster (a repair exercise: broken), the check says ✘ with the hint that
     names what is missing, and records nothing. That every check passes after its reference
     solution, `make test` proves by running each notebook with LABS_SOLVE=1 (a check that
-    still fails there raises CheckFailed); tests/unit/test_notebooks_committed_clean.py
-    makes sure each notebook checks all of its exercises."""
+    still fails there raises CheckFailed)."""
     entry = checks.EXERCISES[exercise_id]
     come_to_notebook(entry.notebook)
     entry.reset(cluster, **entry.params)
@@ -92,7 +60,7 @@ def test_check_fails_unsolved_with_its_hint(cluster, progress_home, come_to_note
     try:
         unsolved = checks.check(exercise_id, cluster)
         assert not unsolved.ok and str(unsolved).startswith("✘")
-        assert HINTS[exercise_id] in unsolved.message
+        assert hints.RESET[exercise_id] in unsolved.message
         assert exercise_id not in recorded_exercises(progress_home)
     finally:
         if entry.breaks:

@@ -42,3 +42,13 @@ def test_each_notebook_checks_every_one_of_its_exercises():
         path = next(p for p in NOTEBOOKS if p.stem == entry.notebook)
         source = "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"])
         assert f'check("{entry.id}"' in source, f"{path.name} never checks {entry.id!r}"
+
+
+def test_every_exercise_has_the_hint_its_unsolved_check_must_give():
+    """tests/course/unsolved_notebooks.py looks for each check's hint in tests/course/hints.py
+    (and test_toolkit_checks for the reset states the notebooks do not show)."""
+    from labs import checks
+    from tests.course import hints
+    checks.load_exercises()
+    assert sorted(hints.UNSOLVED) == sorted(checks.EXERCISES)
+    assert set(hints.RESET) <= set(checks.EXERCISES)
