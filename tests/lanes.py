@@ -28,12 +28,11 @@ EXERCISE_MODULES = {"welcome": "00", "vagrant": "01", "etcd": "02", "docker": "0
 SHARES_VAGRANT_FILES = {"tests/integration/test_cluster.py": "01"}
 UNKNOWN_WEIGHT = 10.0
 WEIGHTS = {  # test seconds per group, three labs side by side (`python -m tests.lanes`)
-    "notebook-04": 349, "notebook-01": 287, "notebook-07": 236, "notebook-02": 185,
-    "tests/integration/test_fleet_failures.py": 106, "notebook-05": 104,
-    "tests/integration/test_fleet_scheduling.py": 96, "notebook-03": 96, "notebook-06": 72,
-    "tests/integration/test_fleet_cli.py": 67, "tests/integration/test_fleet_ssh.py": 36,
-    "notebook-00": 31, "tests/integration/test_fleet_sidekick.py": 23,
-    "tests/integration/test_fleet_api.py": 22, "tests/integration/test_lab_lifecycle.py": 18,
+    "notebook-04": 317, "notebook-01": 249, "notebook-07": 244, "notebook-02": 152,
+    "tests/integration/test_fleet_failures.py": 117, "tests/integration/test_fleet_scheduling.py": 101,
+    "notebook-03": 98, "notebook-05": 67, "tests/integration/test_fleet_cli.py": 65, "notebook-06": 63,
+    "tests/integration/test_fleet_ssh.py": 35, "tests/integration/test_fleet_sidekick.py": 30,
+    "notebook-00": 29, "tests/integration/test_fleet_api.py": 29, "tests/integration/test_lab_lifecycle.py": 18,
 }
 # test_toolkit_checks.py[<exercise>] belongs to the exercise's notebook
 CHECK_PARAM = re.compile(r"test_toolkit_checks\.py::test_check_fails_unsolved_with_its_hint\[(.+)\]")
