@@ -22,7 +22,10 @@ AGENT_RECONCILE_INTERVAL = 5.0
 UNIT_STATE_POLL_INTERVAL = 1.0
 MACHINE_STATE_REFRESH_INTERVAL = 60.0
 WATCH_DELAY = 1.0  # fleet sleeps 1 s after every watch result
-WATCH_POLL_TIMEOUT = 2.0
+# fleet's watch waits for an event with no timeout (registry/event.go). Ours asks again after
+# 30 s, so a connection that died silently is made again; a 2 s poll cost an idle cluster's
+# etcd and fleetd about 14 % of their CPU (docs/speed.md).
+WATCH_POLL_TIMEOUT = 30.0
 REGISTER_BACKOFF_MAX = 60.0
 
 
@@ -58,6 +61,7 @@ class Server:
         self.healthy = threading.Event()
         self.agent_interval = AGENT_RECONCILE_INTERVAL
         self.state_poll_interval = UNIT_STATE_POLL_INTERVAL
+        self.watch_poll_timeout = WATCH_POLL_TIMEOUT
 
     # --- lifecycle -------------------------------------------------------
 
@@ -196,7 +200,7 @@ class Server:
             try:
                 if index is None:
                     index = self.registry.job_index()
-                index, relevant = self.registry.wait_for_job_event(index, WATCH_POLL_TIMEOUT)
+                index, relevant = self.registry.wait_for_job_event(index, self.watch_poll_timeout)
             except etcd.EtcdException as error:
                 log.debug("Watch of job keys failed: %s", error)
                 index = None

@@ -228,15 +228,20 @@ class FleetCluster:
         self.api_server = None  # serve_api(): fleetctl then uses its default driver, the API
         self.api_socket = None
 
-    def add_machine(self, machine_id, public_ip="", metadata=None, disable_engine=False):
-        config = Config(agent_ttl=self.ttl, engine_reconcile_interval=self.interval, etcd_key_prefix=self.prefix,
+    def add_machine(self, machine_id, public_ip="", metadata=None, disable_engine=False, interval=None,
+                    watch_poll_timeout=None):
+        """A fleetd; `interval` (engine and agent rounds) defaults to the cluster's."""
+        interval = self.interval if interval is None else interval
+        config = Config(agent_ttl=self.ttl, engine_reconcile_interval=interval, etcd_key_prefix=self.prefix,
                         public_ip=public_ip, disable_engine=disable_engine)
         registry = Registry(FailoverClient([self.etcd_url], timeout=2.0), self.prefix)
         systemd = self.systemds.setdefault(machine_id, FakeSystemd())
         machine = MachineState(machine_id, public_ip, dict(metadata or {}), disable_engine=disable_engine)
         server = Server(config, registry, systemd, machine)
-        server.agent_interval = self.interval
+        server.agent_interval = interval
         server.state_poll_interval = 0.25
+        if watch_poll_timeout is not None:
+            server.watch_poll_timeout = watch_poll_timeout
         assert server.start()
         self.servers[machine_id] = server
         return server

@@ -73,6 +73,17 @@ def test_paused_server_does_no_engine_or_agent_work(cluster, registry):
              message="a.service launched after the heartbeat")
 
 
+def test_a_new_target_state_wakes_engine_and_agent_through_the_watch(cluster, registry):
+    """fleet's watch on P/job (registry/event.go): a unit is scheduled and started about a second
+    after its target state is written, not at the next periodic round, here a minute away. The
+    quiet spell first outlasts a few of the watch's polls, which must each be made again."""
+    cluster.add_machine(M1, interval=60.0, watch_poll_timeout=0.5)
+    time.sleep(2)
+    registry.create_unit("a.service", BODY, "launched")
+    wait_for(lambda: "a.service" in cluster.systemds[M1].active, timeout=15,
+             message="a.service started by a round the watch woke (the periodic ones are 60 s apart)")
+
+
 class SlowFakeSystemd(FakeSystemd):
     """A systemd whose load and start of the units in `slow` take `delay` seconds each,
     as a `systemctl` stuck behind a slow unit does."""
