@@ -10,7 +10,7 @@ import nbformat
 from nbclient import NotebookClient
 
 CELL_TIMEOUT_S = 600
-CHECK_CALL = re.compile(r"^\s*checks\.check\(", re.M)
+CHECK_CALL = re.compile(r"^\s*checks\.check\(\s*[\"']([\w-]+)[\"']", re.M)   # group 1: the exercise
 
 
 def artifacts_dir(lab_state: str) -> Path:
@@ -40,13 +40,15 @@ def tracebacks(notebook) -> list[str]:
     return found
 
 
-def check_results(notebook) -> list[tuple[int, str]]:
-    """(cell index, the text the result shows) for every cell that ends in `checks.check(…)`."""
+def check_results(notebook) -> list[tuple[int, str, str]]:
+    """(cell index, exercise, the text the result shows) for every cell that ends in
+    `checks.check("<exercise>", …)`."""
     results = []
     for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or not CHECK_CALL.search(cell.source):
+        call = CHECK_CALL.search(cell.source) if cell.cell_type == "code" else None
+        if call is None:
             continue
         shown = [output["data"]["text/plain"] for output in cell.get("outputs", [])
                  if output.get("output_type") == "execute_result"]
-        results.append((index, shown[0] if shown else "(the check showed nothing)"))
+        results.append((index, call.group(1), shown[0] if shown else "(the check showed nothing)"))
     return results

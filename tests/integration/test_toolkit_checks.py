@@ -1,7 +1,7 @@
-"""An exercise's check on the state its reset leaves, where the notebook shows another one: it
-fails with a specific hint (the hint every check gives a learner who skipped it, the notebooks run
-unsolved prove: tests/course/unsolved_notebooks.py). A check passed by the reference solution is
-recorded so in progress.json."""
+"""A check on the state its exercise's reset leaves, where that is not the state the notebook
+shows: it fails with a specific hint (tests/course/hints.py RESET; the hints a learner who
+skipped an exercise sees are asserted by tests/course/unsolved_notebooks.py). A check passed by
+the reference solution is recorded so in progress.json."""
 
 from __future__ import annotations
 

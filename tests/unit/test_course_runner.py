@@ -30,5 +30,5 @@ def test_check_results_are_read_from_check_cells_only():
     notebook = executed(("print('checks.check(')", [result("no")]),
                         ('checks.check("etcd-json")', [result("✘ A JSON value: …")]),
                         ('checks.check("etcd-json", hint=2)', []))
-    assert runner.check_results(notebook) == [(1, "✘ A JSON value: …"),
-                                              (2, "(the check showed nothing)")]
+    assert runner.check_results(notebook) == [(1, "etcd-json", "✘ A JSON value: …"),
+                                              (2, "etcd-json", "(the check showed nothing)")]
