@@ -29,6 +29,16 @@ CLEANUP_LANES = (("04-fleet", "07-service-discovery"),
                  ("05-systemd", "03-docker", "06-networking"))
 
 
+# A unit that fleet or a cleanup stopped may still be stopping: `docker stop` gives a container
+# that ignores SIGTERM (busybox httpd as PID 1) 10 s, and the unit then fails, after a plain
+# `reset-failed` ran (docs/flakes.md, row 37). So wait until systemd's job queue is empty (at most
+# SETTLE_S), then clear every failed state.
+SETTLE_S = 30
+SETTLE_SYSTEMD = (f"for i in $(seq {SETTLE_S * 5}); do "
+                  '[ -z "$(systemctl list-jobs --no-legend)" ] && break; sleep 0.2; done; '
+                  "sudo systemctl reset-failed")
+
+
 def cleanup(notebook: str):
     """Register what removes NOTEBOOK's own leftovers (besides its exercises' resets)."""
     def register(fn: Callable[[Cluster], None]):
@@ -66,13 +76,15 @@ def end(notebook: str):
 
 def start_clean(notebook: str, cluster: Cluster) -> None:
     """Remove what every notebook's steps leave on the machines, then reset NOTEBOOK's
-    exercises: a learner who goes back from 07 to 04 finds fleet as 04 expects it, empty."""
+    exercises: a learner who goes back from 07 to 04 finds fleet as 04 expects it, empty.
+    Last, wait for what systemd is still stopping and clear every failed unit."""
     from labs import checks
 
     entries = checks.exercises_of(notebook)          # importing the exercises registers cleanups
     clean_every_notebook(cluster)
     for entry in entries:
         entry.reset(cluster, **entry.params)
+    cluster.run_all(SETTLE_SYSTEMD, timeout=SETTLE_S + 30)
 
 
 def clean_every_notebook(cluster: Cluster) -> None:
@@ -90,6 +102,7 @@ def clean_every_notebook(cluster: Cluster) -> None:
         running = [pool.submit(run_in_order, lane) for lane in lanes if lane]
     for lane in running:
         lane.result()
+
 
 
 def start_classroom_lab() -> None:

@@ -56,7 +56,6 @@ def remove_units(units: str, files: str) -> str:
 CLEAN = f"""
 {remove_units(NOTEBOOK_UNITS, NOTEBOOK_FILES)}
 rm -f /home/core/booted-at /tmp/failing.since
-sudo systemctl reset-failed
 sudo systemctl start docker.socket docker.service
 """
 
