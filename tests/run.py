@@ -1,7 +1,7 @@
 """`make test`: the course proves itself, phase by phase, on freshly booted test clusters.
 
     image          the machine image, built when missing
-    boot + unit    LANES test labs boot side by side (`lab up`, logs in <lab>/gwN/boot.log)
+    boot + unit    the lanes' test labs boot side by side (`lab up`, logs in <lab>/gwN/boot.log)
                    while the unit tests run (pytest-xdist): they need no cluster
     cluster        tests/integration, every notebook under nbval (exercises solved), and
                    every notebook once more with its exercises left undone (tests/course:
@@ -24,8 +24,8 @@ where the time went. `bench/ci.py` prints the same figures as name=value lines.
 
 Environment: LAB_HOME (the test labs' parent, required), LAB_FRESH=1 (remove the labs'
 clusters first), LAB_TEARDOWN=1 (remove them at the end), LABS_SOLVE=1 (notebooks apply the
-exercises' solutions), LAB_LANES (how many labs, default 3: each lane keeps about a third of
-this 2-core machine busy).
+exercises' solutions), LAB_LANES (how many labs; default 4, fewer when the host's inotify limit
+holds fewer: `lane_count`).
 """
 
 from __future__ import annotations
@@ -45,13 +45,29 @@ PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dur
 NBVAL = ["--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600"]
 LAB = str(Path(sys.executable).with_name("lab"))
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-LANES = int(os.environ.get("LAB_LANES", "3"))
+# Measured on this 2-core host in one hour (docs/speed.md): 3 labs 479 s, 4 labs 425 s, 5 labs
+# 423 s; the cluster phase's waits (fleet's TTLs, elections) leave the cores a third idle with 3
+MAX_LANES = 4
+MACHINES_PER_LAB = 3
 UNIT_WORKERS = 4   # the unit tests mostly wait (etcd, fleet TTLs), not compute
+
+
+def lane_count() -> int:
+    """LAB_LANES, else MAX_LANES, or as many labs as the host's inotify limit holds (a default
+    host's 128 holds about 5 labs, beside what the host itself uses)."""
+    if os.environ.get("LAB_LANES"):
+        return int(os.environ["LAB_LANES"])
+    from labs.launcher import headroom
+    if not headroom.engine_is_local():
+        return MAX_LANES
+    fit = headroom.measure().machines_that_fit() // MACHINES_PER_LAB
+    return max(1, min(MAX_LANES, fit))
 
 
 @dataclass
 class Report:
     lab_home: Path
+    lanes: int = field(default_factory=lane_count)
     failures: list[str] = field(default_factory=list)
     machine_log: list[str] = field(default_factory=list)    # what the machines said, on failure
 
@@ -100,7 +116,7 @@ class Report:
         side_by_side = max(phases.get("boot", 0.0), phases.get("unit", 0.0))
         total = sum(v for k, v in phases.items() if k not in ("boot", "unit") and "." not in k)
         print(f"{'total':<20} {total + side_by_side:7.1f}  (boot and unit run side by side; "
-              f"the cluster phase runs {LANES} labs at once)")
+              f"the cluster phase runs {self.lanes} labs at once)")
 
 
 def failed_tests(junit: Path) -> list[str]:
@@ -132,7 +148,7 @@ def build_image() -> None:
 
 def lane_homes(report: Report) -> list[Path]:
     """The labs of pytest-xdist's workers gw0, gw1, … (conftest.py gives each its own)."""
-    return [report.lab_home / f"gw{index}" for index in range(LANES)]
+    return [report.lab_home / f"gw{index}" for index in range(report.lanes)]
 
 
 def lab_command(home: Path, script: str, log: Path) -> bool:
@@ -146,7 +162,7 @@ def boot(report: Report) -> threading.Thread:
     background; the thread's `failed` lists the labs that did not come up."""
     def run() -> None:
         script = f"{LAB} down && {LAB} up" if os.environ.get("LAB_FRESH") == "1" else f"{LAB} up"
-        with ThreadPoolExecutor(LANES) as pool:
+        with ThreadPoolExecutor(report.lanes) as pool:
             ok = list(pool.map(lambda home: (home.mkdir(parents=True, exist_ok=True),
                                              lab_command(home, script, home / "boot.log"))[1],
                                lane_homes(report)))
@@ -161,7 +177,7 @@ def boot(report: Report) -> threading.Thread:
 def teardown(report: Report) -> None:
     """`lab down` of every lane, then the proof that it left nothing: no container, volume or
     network with the lab's label, and no machine Vagrant still records."""
-    with ThreadPoolExecutor(LANES) as pool:
+    with ThreadPoolExecutor(report.lanes) as pool:
         list(pool.map(lambda home: lab_command(home, f"{LAB} down", home / "down.log"),
                       lane_homes(report)))
     for home in lane_homes(report):
@@ -231,7 +247,7 @@ def main() -> int:
     booting.join()
     if not booting.failed:
         report.timed("cluster", lambda: report.pytest(
-            "cluster", "-n", str(LANES), "--dist", "loadgroup", "--no-loadscope-reorder",
+            "cluster", "-n", str(report.lanes), "--dist", "loadgroup", "--no-loadscope-reorder",
             "tests/integration", *map(str, NOTEBOOKS), "tests/course/unsolved_notebooks.py",
             *NBVAL))
         record_test_seconds(report)
