@@ -14,7 +14,7 @@ cluster: host-deps $(VENV)/.installed  ## set up and boot the cluster, no Jupyte
 
 PHASES := $(TEST_LAB_HOME)/phases.txt
 
-test:  ## unit tests while a fresh test cluster boots, then integration tests and notebooks on it
+test:  ## fresh test clusters boot, then integration tests and notebooks run on them; unit tests beside both
 	@mkdir -p $(TEST_LAB_HOME) && rm -f $(PHASES)
 	@scripts/timed $(PHASES) host-deps scripts/install-host-deps
 	@scripts/timed $(PHASES) venv $(MAKE) --no-print-directory $(VENV)/.installed
