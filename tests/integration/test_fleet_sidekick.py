@@ -5,7 +5,10 @@ etcd's v2 API wherever a 2015 user ran it (issue 10, item 2).
 with fleet" (coreos/docs, fleet/launching-containers-fleet.md, 2015). The sidekick is verbatim: a
 plain `etcdctl set … --ttl 60` in a unit systemd starts. The apache unit is the docs' too, except
 for its image: no registry is reachable, so it runs busybox's httpd instead of `coreos/apache`
-(its `docker pull coreos/apache` line is dropped and its ExecStart starts busybox httpd on port 80).
+(its `docker pull coreos/apache` line is dropped and its ExecStart starts busybox httpd on port 80,
+under a shell that exits on SIGTERM, as notebook 07's web units do: httpd as a container's PID 1
+ignores SIGTERM, so the docs' `docker stop apache1` waited 10 s and then killed it, and the unit
+failed — docs/flakes.md, row 37).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ Requires=docker.service
 TimeoutStartSec=0
 ExecStartPre=-/usr/bin/docker kill apache1
 ExecStartPre=-/usr/bin/docker rm apache1
-ExecStart=/usr/bin/docker run --rm --name apache1 -p 80:80 busybox /bin/sh -c "echo apache@%i on %H > /var/www/index.html && exec httpd -f -p 80 -h /var/www"
+ExecStart=/usr/bin/docker run --rm --name apache1 -p 80:80 busybox /bin/sh -c "echo apache@%i on %H > /var/www/index.html && trap 'exit 0' TERM; httpd -f -p 80 -h /var/www & wait"
 ExecStop=/usr/bin/docker stop apache1
 
 [X-Fleet]
