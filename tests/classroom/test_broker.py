@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import time
 
 from conftest import LAB, json_request
 
@@ -76,15 +75,22 @@ def test_someone_outside_the_classroom_cannot_reach_the_broker(room, students, v
 
 
 def test_one_change_at_a_time_per_student(students):
+    """A `lab halt` sent while the broker runs the student's `lab up` waits for it, and says so.
+    `up` from nothing boots for about 10 s after its first line; a `reset` (about 2 s) once
+    ended before a halt sent 3 s after it arrived."""
     a = students[0]
-    reset = a.popen(LAB, "reset")
-    time.sleep(3)                                  # the reset is under way in the broker
-    halt = a.lab("halt", "core-03")
-    reset_out = reset.communicate(timeout=600)[0]
-    assert reset.returncode == 0, reset_out
-    assert halt.returncode == 0, halt.stderr
-    assert "waiting: `lab reset` is still running on your lab" in halt.stdout, halt.stdout
-    resumed = a.lab("resume", "core-03")
+    assert a.lab("down").returncode == 0
+    up = a.popen(LAB, "up")
+    try:
+        first_line = up.stdout.readline()          # the broker has begun the `up`
+        halt = a.lab("halt", "core-03")
+        up_out = first_line + up.communicate(timeout=600)[0]
+        assert up.returncode == 0, up_out
+        assert halt.returncode == 0, halt.stderr
+        assert "waiting: `lab up` is still running on your lab" in halt.stdout, (first_line, halt.stdout)
+    finally:
+        up.wait(timeout=600)
+        resumed = a.lab("resume", "core-03")
     assert resumed.returncode == 0, resumed.stderr
 
 
