@@ -104,7 +104,6 @@ def clean_every_notebook(cluster: Cluster) -> None:
         lane.result()
 
 
-
 def start_classroom_lab() -> None:
     """A classroom student's first lesson: their cluster does not exist yet, so make it."""
     from labs.launcher import lifecycle, settings
