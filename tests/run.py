@@ -51,7 +51,6 @@ NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 # Measured on this 2-core host in one hour (docs/speed.md): 3 labs 479 s, 4 labs 425 s, 5 labs
 # 423 s; the cluster phase's waits (fleet's TTLs, elections) leave the cores a third idle with 3
 MAX_LANES = 4
-MACHINES_PER_LAB = 3
 UNIT_WORKERS = 4   # the unit tests mostly wait (etcd, fleet TTLs), not compute
 
 
@@ -60,10 +59,11 @@ def lane_count() -> int:
     host's 128 holds about 5 labs, beside what the host itself uses)."""
     if os.environ.get("LAB_LANES"):
         return int(os.environ["LAB_LANES"])
+    from labs.exercises.common import MACHINES     # every test lab has the course's machines
     from labs.launcher import headroom
     if not headroom.engine_is_local():
         return MAX_LANES
-    fit = headroom.measure().machines_that_fit() // MACHINES_PER_LAB
+    fit = headroom.measure().machines_that_fit() // len(MACHINES)
     return max(1, min(MAX_LANES, fit))
 
 

@@ -20,8 +20,7 @@ def test_a_unit_still_stopping_is_waited_for_and_its_failure_cleared(cluster):
     began; it failed a second after the cleanup's `reset-failed`, and 00's first check saw
     core-03 "degraded". start_clean now waits for systemd's jobs before clearing failed units."""
     machine = cluster[cluster.machines[-1]]
-    machine.run(SLOW_STOP)
-    machine.run("sudo systemctl stop --no-block lab-slow-stop.service")
+    machine.run(f"{SLOW_STOP} && sudo systemctl stop --no-block lab-slow-stop.service")
     try:
         lesson.start_clean("00-welcome", cluster)
         # what a learner's dashboard shows a while later: the stop has ended, and left nothing
