@@ -1,11 +1,13 @@
 """`make test`: the course proves itself, phase by phase, on freshly booted test clusters.
 
     image          the machine image, built when missing
-    unit           the unit tests (pytest-xdist), from the start to their end, beside the boot
-                   and the cluster phase: they need no cluster (their output is kept in
-                   <lab>/unit.log and printed once they end, so it does not mix with the other)
+    unit           the unit tests (pytest-xdist), beside the boot and the cluster phase: they
+                   need no cluster (their output is kept in <lab>/unit.log and printed once
+                   they end, so it does not mix with the other)
     boot           the lanes' test labs boot side by side (`lab up`, logs in <lab>/gwN/boot.log)
-    cluster        tests/integration, every notebook under nbval (exercises solved), and
+    cluster        starts with the boot: each worker starts up and collects meanwhile, then
+                   waits for its own lab (<lab>/gwN/booted). tests/integration, every notebook
+                   under nbval (exercises solved), and
                    every notebook once more with its exercises left undone (tests/course:
                    every check says ✘ with a hint, no cell raises) — one pytest-xdist run,
                    one worker per lab. tests/lanes.py groups them: everything about one
@@ -51,6 +53,7 @@ NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 # Measured on this 2-core host in one hour (docs/speed.md): 3 labs 479 s, 4 labs 425 s, 5 labs
 # 423 s; the cluster phase's waits (fleet's TTLs, elections) leave the cores a third idle with 3
 MAX_LANES = 4
+BOOTED = "booted"   # <lab>/booted: how the lab's `lab up` ended (conftest.py waits on it)
 UNIT_WORKERS = 4   # the unit tests mostly wait (etcd, fleet TTLs), not compute
 
 
@@ -89,11 +92,12 @@ class Report:
         finally:
             self.record(name, time.monotonic() - start)
 
-    def pytest(self, phase: str, *args: str, log: Path | None = None) -> bool:
+    def pytest(self, phase: str, *args: str, log: Path | None = None, **env_extra: str) -> bool:
         """One pytest run (its output into LOG, if given); its failures are kept for the last lines."""
         junit = self.lab_home / f"junit-{phase}.xml"
         junit.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("LAB_FRESH", "LAB_TEARDOWN")}
+        env.update(env_extra)
         with open(log, "w") if log else contextlib.nullcontext() as out:
             done = subprocess.run([*PYTEST, f"--junitxml={junit}", *args], cwd=PROJECT, env=env,
                                   stdout=out, stderr=subprocess.STDOUT if log else None)
@@ -118,10 +122,11 @@ class Report:
         for name, seconds in phases.items():
             part = name.partition(".")[2]
             print(f"  {part + ' (test s)':<18} {seconds:7.1f}" if part else f"{name:<20} {seconds:7.1f}")
-        beside_unit = phases.get("boot", 0.0) + phases.get("cluster", 0.0)
-        rest = sum(v for k, v in phases.items() if k not in ("boot", "unit", "cluster") and "." not in k)
-        print(f"{'total':<20} {rest + max(phases.get('unit', 0.0), beside_unit):7.1f}  (the unit tests "
-              f"run beside boot and cluster; the cluster phase runs {self.lanes} labs at once)")
+        side_by_side = ("boot", "unit", "cluster")
+        rest = sum(v for k, v in phases.items() if k not in side_by_side and "." not in k)
+        print(f"{'total':<20} {rest + max(phases.get(k, 0.0) for k in side_by_side):7.1f}  (boot, "
+              f"unit and cluster start together: each of the cluster phase's {self.lanes} labs "
+              "starts its tests once it is up)")
 
 
 def failed_tests(junit: Path) -> list[str]:
@@ -164,13 +169,24 @@ def lab_command(home: Path, script: str, log: Path) -> bool:
 
 def boot(report: Report) -> threading.Thread:
     """`lab up` of every lane's lab (after `lab down` with LAB_FRESH=1), side by side, in the
-    background; the thread's `failed` lists the labs that did not come up."""
+    background. Each lab's outcome goes to <lab>/booted (`ok` or `failed`), which the cluster
+    phase's worker for that lab waits on (conftest.py); the thread's `failed` lists the labs
+    that did not come up."""
+    script = f"{LAB} down && {LAB} up" if os.environ.get("LAB_FRESH") == "1" else f"{LAB} up"
+    for home in lane_homes(report):
+        home.mkdir(parents=True, exist_ok=True)
+        (home / BOOTED).unlink(missing_ok=True)        # before any worker can read an old one
+
+    def up(home: Path) -> bool:
+        ok = lab_command(home, script, home / "boot.log")
+        outcome = home / f"{BOOTED}.new"            # then renamed: a worker reads it whole
+        outcome.write_text("ok" if ok else "failed")
+        outcome.replace(home / BOOTED)
+        return ok
+
     def run() -> None:
-        script = f"{LAB} down && {LAB} up" if os.environ.get("LAB_FRESH") == "1" else f"{LAB} up"
         with ThreadPoolExecutor(report.lanes) as pool:
-            ok = list(pool.map(lambda home: (home.mkdir(parents=True, exist_ok=True),
-                                             lab_command(home, script, home / "boot.log"))[1],
-                               lane_homes(report)))
+            ok = list(pool.map(up, lane_homes(report)))
         thread.failed = [home for home, fine in zip(lane_homes(report), ok) if not fine]
 
     thread = threading.Thread(target=lambda: report.timed("boot", run), name="boot")
@@ -252,18 +268,16 @@ def main() -> int:
     unit = threading.Thread(target=lambda: report.timed("unit", lambda: report.pytest(
         "unit", "-n", str(UNIT_WORKERS), "tests/unit", log=unit_log)), name="unit")
     unit.start()
+    report.timed("cluster", lambda: report.pytest(
+        "cluster", "-n", str(report.lanes), "--dist", "loadgroup", "--no-loadscope-reorder",
+        "tests/integration", *map(str, NOTEBOOKS), "tests/course/unsolved_notebooks.py",
+        *NBVAL, LAB_AWAIT_BOOT="1"))
+    record_test_seconds(report)
     booting.join()
-    if not booting.failed:
-        report.timed("cluster", lambda: report.pytest(
-            "cluster", "-n", str(report.lanes), "--dist", "loadgroup", "--no-loadscope-reorder",
-            "tests/integration", *map(str, NOTEBOOKS), "tests/course/unsolved_notebooks.py",
-            *NBVAL))
-        record_test_seconds(report)
-    else:
-        for home in booting.failed:
-            print("\n".join((home / "boot.log").read_text().splitlines()[-30:]))
-            report.failures.append(f"boot: `lab up` failed (last lines above; {home}/boot.log)"
-                                   "; integration tests and notebooks did not run")
+    for home in booting.failed:
+        print("\n".join((home / "boot.log").read_text().splitlines()[-30:]))
+        report.failures.insert(0, f"boot: `lab up` failed (last lines above; {home}/boot.log); "
+                                  "the tests of that lab failed with it")
     unit.join()
     print(unit_log.read_text(), flush=True)
     report.timed("host", lambda: report.pytest("host", "tests/host"))

@@ -37,7 +37,7 @@ def brokered(function: Callable) -> Callable:
 
 def decode(op: str, result: Any) -> Any:
     """Rebuild what the function returns from its JSON form."""
-    if op == "status":
+    if op in ("status", "up"):
         from labs.facts import MachineFacts
         return [MachineFacts(**item) for item in result]
     return result

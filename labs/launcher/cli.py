@@ -43,8 +43,7 @@ MACHINES = arg("machines", nargs="+", metavar="machine")
 
 
 def up(lab: LabSettings, args) -> None:
-    lifecycle.up(lab)
-    print_status(lab)
+    print(facts.text(facts.rows(lifecycle.up(lab))))
 
 
 def print_status(lab: LabSettings, args=None) -> None:

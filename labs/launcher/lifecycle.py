@@ -41,27 +41,19 @@ def log(message: str) -> None:
 
 def prepare(lab: LabSettings) -> dict:
     """Everything `vagrant up` needs first: a valid user-data, the engine, the machine image,
-    the lab's network and discovery service. Returns what the Vagrantfile reads."""
-    return prepare_lab(lab, prepare_host(lab))
-
-
-def prepare_host(lab: LabSettings) -> dict:
-    """The part of `prepare` that starts nothing of this lab: user-data checked, the machine
-    image built, the lab's key and the run flags. Returns what `prepare_lab` needs."""
+    the lab's key, network and discovery service. Returns what the Vagrantfile reads."""
     userdata.validate(lab.user_data)
     ensure_engine(lab.path())
     resources.remove_orphaned_labs()
     image = ensure_machine_image(log)
     labkey.ensure(lab)
     flags = machine_run_flags(image, lab.path("run-flags.json")) + lab.limit_flags()
-    return {"image": image, "run_flags": flags}
-
-
-def prepare_lab(lab: LabSettings, prepared: dict) -> dict:
-    """The lab's network and discovery service, and what the Vagrantfile reads."""
     resources.ensure_network(lab)
-    resources.ensure_discovery(lab, prepared["image"])
-    lab.path("prepared.json").write_text(json.dumps(prepared))
+    resources.ensure_discovery(lab, image)
+    # whole or not at all: `vagrant status` (the Vagrantfile) may read it meanwhile (`up`)
+    written = lab.path("prepared.json.new")
+    written.write_text(json.dumps({"image": image, "run_flags": flags}))
+    written.replace(lab.path("prepared.json"))
     return vagrant_settings(lab)
 
 
@@ -88,42 +80,59 @@ def new_discovery_url(lab: LabSettings, size: int) -> str:
 # --- the life cycle ------------------------------------------------------------------------
 
 @brokered
-def up(lab: LabSettings) -> None:
-    """Boot the cluster (`vagrant up`), wait until healthy, pin host keys. A no-op on a healthy
-    cluster; a half-formed one (an earlier `up` stopped half-way) is re-formed with reset."""
+def up(lab: LabSettings) -> list[MachineFacts]:
+    """Boot the cluster (`vagrant up`), wait until healthy, pin host keys; each machine's facts
+    at the end. A no-op on a healthy cluster; a half-formed one (an earlier `up` stopped
+    half-way) is re-formed with reset."""
     ensure_engine(lab.path())
-    host_ready = None
+    prepared = None
     if resources.machines(lab):
         states = machine_states(lab)
     else:
-        # None of the lab's machines exists, so the host's part of `prepare` is needed in any
-        # case: it runs while Vagrant (about 1.5 s of Ruby) says which machines config.rb asks
-        # for. The lab's own network and discovery service wait for the checks below.
+        # None of the lab's machines exists, so all of `prepare` is needed in any case: it runs
+        # while Vagrant (about 1 s of Ruby) says which machines config.rb asks for. When the
+        # checks below refuse, what it started (network, discovery service) is removed again.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            preparing = pool.submit(prepare_host, lab)
+            preparing = pool.submit(prepare, lab)
             states = machine_states(lab)
-            host_ready = preparing.result()
-    if states and all(s == "running" for s in states.values()) and healthy(lab, states=states):
-        log("the cluster is already up and healthy")
-        if not hostkeys.up_to_date(lab, sorted(states)):
-            write_ssh_config(lab, states)
-        return
-    for machine, state in sorted(states.items()):
-        if state == "not_created":
-            resources.remove_stale_container(lab, machine)
-            resources.require_free_port(lab.ssh_port(machine_index(machine)), f"{machine}'s SSH")
-    headroom.require(sum(1 for state in states.values() if state != "running"))
-    prepare_lab(lab, host_ready or prepare_host(lab))
+            prepared = preparing.result()
+    if states and all(s == "running" for s in states.values()):
+        facts = status(lab, states)
+        if all(item.healthy(len(facts)) for item in facts):
+            log("the cluster is already up and healthy")
+            if not hostkeys.up_to_date(lab, sorted(states)):
+                write_ssh_config(lab, states)
+            return facts
+    try:
+        require_room(lab, states)
+    except LabError:
+        if prepared is not None:
+            resources.remove_all(lab)
+        raise
+    if prepared is None:
+        prepare(lab)
     vagrant(lab, "up", prepared=True)
     running = dict.fromkeys(states, "running")
     with ThreadPoolExecutor(max_workers=1) as pool:   # Vagrant's ssh-config while etcd forms
         ssh_config = pool.submit(vagrant, lab, "ssh-config", *sorted(running), capture=True)
         try:
-            wait_for_health(lab, states=running)
+            facts = wait_for_health(lab, states=running)
         except LabError:
             log("the cluster did not form; re-forming it with `lab reset`")
             reset(lab)
+            facts = status(lab, running)
         write_ssh_config(lab, running, ssh_config.result().stdout)
+    return facts
+
+
+def require_room(lab: LabSettings, states: dict[str, str]) -> None:
+    """Before Vagrant creates or starts a machine: its SSH port free (a stale container of a
+    machine Vagrant forgot is removed), and inotify room for every machine not running."""
+    for machine, state in sorted(states.items()):
+        if state == "not_created":
+            resources.remove_stale_container(lab, machine)
+            resources.require_free_port(lab.ssh_port(machine_index(machine)), f"{machine}'s SSH")
+    headroom.require(sum(1 for state in states.values() if state != "running"))
 
 
 @brokered
@@ -253,22 +262,25 @@ def healthy(lab: LabSettings, machines: list[str] | None = None,
 
 
 def wait_for_health(lab: LabSettings, machines: list[str] | None = None,
-                    states: dict[str, str] | None = None) -> None:
+                    states: dict[str, str] | None = None) -> list[MachineFacts]:
+    """Until every machine (or each of MACHINES) is healthy; their facts then."""
     log("waiting for systemd, etcd (all members, a leader), docker and the busybox image")
     states = states or resources.machines(lab)
     # Each machine waits on its own health, where it happens (no host round trip per look).
     # One that did not get there (or an image older than `--wait`) is polled from here, in
     # what is left of HEALTH_TIMEOUT_S.
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    waited = read_facts(lab, states, machines or sorted(states), wait_members=len(states))
-    if not all(item.healthy(len(states)) for item in waited):
+    facts = read_facts(lab, states, machines or sorted(states), wait_members=len(states))
+    if not all(item.healthy(len(states)) for item in facts):
         try:
             wait_for(lambda: healthy(lab, machines, states), max(0.0, deadline - time.monotonic()),
                      "the cluster", interval=HEALTH_POLL_S)
         except LabError:
             raise LabError(f"gave up after {HEALTH_TIMEOUT_S} s waiting for the cluster to become "
                            "healthy (see `lab status`)") from None
+        facts = read_facts(lab, states, machines or sorted(states))
     log("the cluster is healthy")
+    return facts
 
 
 def write_ssh_config(lab: LabSettings, states: dict[str, str],
