@@ -1,8 +1,11 @@
 """04-fleet's checks on the live cluster: plausible wrong answers fail with a hint that points
 the way. Step 1's metadata is given first, as in the notebook. The right answers (the reference
-solutions) pass in notebook 04's solved run, where a check that fails raises CheckFailed."""
+solutions) pass in notebook 04's solved run, where a check that fails raises CheckFailed. Last,
+`fl` (the checks' reader of fleet's state) is shown to read what fleetctl's tables print."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -79,3 +82,34 @@ def test_vanished_machine_not_back_fails_then_back_passes(clean):
     finally:
         clean.run_all("sudo systemctl start fleet.service")
         fl.destroy(clean, ["hello.service"])
+
+
+def test_fl_reads_what_fleetctls_tables_show(clean):
+    """`fl` reads fleetd's API; its dicts are what fleetctl's list-unit-files, list-units and
+    list-machines print, row for row: a global unit, a placed one, one no machine can take."""
+    monitor = "[Service]\nExecStart=/bin/sleep 1000\n\n[X-Fleet]\nGlobal=true\n"
+    try:
+        fl.start_unit(clean, "monitor.service", monitor)
+        fl.start_unit(clean, "pinned.service", ex.PINNED_UNIT)
+        clean["core-01"].run(f"cat > {fl.UNIT_DIR}/db.service", input=DB.replace("east", "mars"))
+        fl.fleetctl(clean, f"start --no-block {fl.UNIT_DIR}/db.service")     # no machine takes it
+        fl.wait_for_counts(clean, {"monitor.service": 3, "pinned.service": 1})
+        names = {machine_id: name for name, machine_id in machine_ids(clean).items()}
+
+        def table(args):
+            return [re.split(r"\t+", line)
+                    for line in fl.fleetctl(clean, f"{args} --full --no-legend").stdout.splitlines()]
+
+        assert fl.unit_files(clean) == {
+            unit: {"hash": hash_, "dstate": dstate, "state": state, "target": target.split("/")[0]}
+            for unit, hash_, dstate, state, target in table("list-unit-files")}
+        assert fl.unit_files(clean)["db.service"]["target"] == "-"
+        listed: dict[str, list[str]] = {}
+        for unit, machine, active, sub in table("list-units"):
+            if (active, sub) == ("active", "running"):
+                listed.setdefault(unit, []).append(names[machine.split("/")[0]])
+        assert fl.running(clean) == {unit: sorted(where) for unit, where in listed.items()}
+        assert fl.machine_metadata(clean) == {
+            names[machine]: metadata for machine, metadata in table("list-machines --fields=machine,metadata")}
+    finally:
+        fl.destroy(clean, ["monitor.service", "db.service"])

@@ -80,32 +80,24 @@ class APIRegistry:
     # --- what fleetctl asks ---------------------------------------------------
 
     def machines(self):
-        return [MachineState(id=m["id"], public_ip=m.get("primaryIP", ""),
-                             metadata=m.get("metadata") or {})
-                for m in self._request("GET", "machines")["machines"]]
+        return machines_from_json(self._request("GET", "machines"))
 
     def units(self):
         """Every unit, following the API's pages, sorted by name."""
-        units, token = [], None
+        pages, token = [], None
         while True:
-            page = self._request("GET", "units", query={"nextPageToken": token} if token else None)
-            units += [self._unit(data) for data in page.get("units", [])]
-            token = page.get("nextPageToken")
+            pages.append(self._request("GET", "units", query={"nextPageToken": token} if token else None))
+            token = pages[-1].get("nextPageToken")
             if not token:
-                return sorted(units, key=lambda unit: unit.name)
+                return units_from_json(pages)
 
     def unit(self, name):
         """The unit, or None when fleet does not know it."""
         data = self._request("GET", "units/" + quote(name), missing_ok=True)
-        return None if data is None else self._unit(data)
+        return None if data is None else unit_from_json(data)
 
     def unit_states(self):
-        states = [UnitState(unit_name=s["name"], machine_id=s.get("machineID", ""),
-                            load_state=s.get("systemdLoadState", ""),
-                            active_state=s.get("systemdActiveState", ""),
-                            sub_state=s.get("systemdSubState", ""), unit_hash=s.get("hash", ""))
-                  for s in self._request("GET", "state")["states"]]
-        return sorted(states, key=lambda s: (s.unit_name, s.machine_id))
+        return unit_states_from_json(self._request("GET", "state"))
 
     def create_unit(self, name, unit_file, target_state=INACTIVE):
         options = [{"section": s, "name": n, "value": v} for s, n, v in unit_file.options]
@@ -120,14 +112,6 @@ class APIRegistry:
         return self._request("DELETE", "units/" + quote(name), missing_ok=True) is not None
 
     # --- HTTP -------------------------------------------------------------------
-
-    @staticmethod
-    def _unit(data):
-        options = [(o["section"], o["name"], o["value"]) for o in data.get("options", [])]
-        return APIUnit(name=data["name"], unit_file=UnitFile(options),
-                       target_state=data.get("desiredState") or INACTIVE,
-                       target_machine=data.get("machineID", ""),
-                       reported_state=data.get("currentState", ""))
 
     def _failure(self, error: Exception) -> str:
         """Why there is no answer, worded as Go's net package words it."""
@@ -159,6 +143,38 @@ class APIRegistry:
         if reply.status >= 400:
             raise APIRequestError("googleapi: Error %d: %s" % (reply.status, _error_message(data)))
         return json.loads(data) if data.strip() else {}
+
+
+# --- the API's JSON, read (also by labs.exercises.fleet_state, which fetches it over SSH) ------
+
+def machines_from_json(data):
+    """GET machines: every machine whose fleetd is alive."""
+    return [MachineState(id=m["id"], public_ip=m.get("primaryIP", ""), metadata=m.get("metadata") or {})
+            for m in data.get("machines", [])]
+
+
+def units_from_json(pages):
+    """Every page of GET units: the units, sorted by name."""
+    return sorted((unit_from_json(data) for page in pages for data in page.get("units", [])),
+                  key=lambda unit: unit.name)
+
+
+def unit_from_json(data):
+    options = [(o["section"], o["name"], o["value"]) for o in data.get("options", [])]
+    return APIUnit(name=data["name"], unit_file=UnitFile(options),
+                   target_state=data.get("desiredState") or INACTIVE,
+                   target_machine=data.get("machineID", ""),
+                   reported_state=data.get("currentState", ""))
+
+
+def unit_states_from_json(data):
+    """GET state: one row per unit and machine, sorted."""
+    states = [UnitState(unit_name=s["name"], machine_id=s.get("machineID", ""),
+                        load_state=s.get("systemdLoadState", ""),
+                        active_state=s.get("systemdActiveState", ""),
+                        sub_state=s.get("systemdSubState", ""), unit_hash=s.get("hash", ""))
+              for s in data.get("states", [])]
+    return sorted(states, key=lambda s: (s.unit_name, s.machine_id))
 
 
 def _error_message(data: bytes) -> str:
