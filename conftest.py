@@ -15,9 +15,7 @@ import os
 import pytest
 
 from labs.launcher import lifecycle, settings as lab_settings
-from labs.polling import wait_for
 
-BOOT_WAIT_S = 600        # `lab up` of a test lab takes 30-60 s beside the others
 _booted: lab_settings.LabSettings | None = None
 
 
@@ -27,7 +25,8 @@ def ensure_cluster() -> lab_settings.LabSettings:
     global _booted
     if _booted is None:
         if os.environ.get("LAB_AWAIT_BOOT") == "1":
-            await_boot()
+            from tests import run
+            run.await_boot(lab_settings.state_dir())     # the boot may be writing the settings
             settings = lab_settings.load()
         else:
             settings = lab_settings.load()
@@ -36,16 +35,6 @@ def ensure_cluster() -> lab_settings.LabSettings:
             lifecycle.up(settings)
         _booted = settings
     return _booted
-
-
-def await_boot() -> None:
-    """Until tests/run.py writes how this worker's `lab up` ended (<lab>/booted); a failed
-    boot fails each test of the lab, naming the log. The settings are read only after: the
-    boot may be making them."""
-    booted = lab_settings.state_dir() / "booted"
-    wait_for(booted.exists, BOOT_WAIT_S, f"{booted} (the lab's `lab up` by tests/run.py)")
-    if booted.read_text() != "ok":
-        raise RuntimeError(f"`lab up` of this lab failed: see {booted.with_name('boot.log')}")
 
 
 def pytest_configure(config):

@@ -54,6 +54,7 @@ NOTEBOOKS = sorted((PROJECT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 # 423 s; the cluster phase's waits (fleet's TTLs, elections) leave the cores a third idle with 3
 MAX_LANES = 4
 BOOTED = "booted"   # <lab>/booted: how the lab's `lab up` ended (conftest.py waits on it)
+BOOT_WAIT_S = 600   # `lab up` of a test lab takes 30-60 s beside the others
 UNIT_WORKERS = 4   # the unit tests mostly wait (etcd, fleet TTLs), not compute
 
 
@@ -193,6 +194,16 @@ def boot(report: Report) -> threading.Thread:
     thread.failed = []
     thread.start()
     return thread
+
+
+def await_boot(home: Path) -> None:
+    """In a cluster worker: until `boot` has written how the lab's `lab up` ended. A failed
+    boot fails each test of the lab, naming the log."""
+    from labs.polling import wait_for
+    booted = home / BOOTED
+    wait_for(booted.exists, BOOT_WAIT_S, f"{booted} (the lab's `lab up` by tests/run.py)")
+    if booted.read_text() != "ok":
+        raise RuntimeError(f"`lab up` of this lab failed: see {home / 'boot.log'}")
 
 
 def teardown(report: Report) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 
 from labs.cluster import Cluster, ClusterError
 from labs.exercises.common import CORE_01, machine_ids, settled
@@ -22,7 +23,7 @@ from labs.node.fleet.apiclient import machines_from_json, unit_states_from_json,
 from labs.node.fleet.requirements import Requirements
 from labs.node.fleet.unit import UnitFile
 
-CONTROL = CORE_01            # where the checks run fleetctl
+CONTROL = CORE_01            # where the checks read fleet's state and run fleetctl
 UNIT_DIR = "/home/core"      # where the solutions write their unit files
 SETTLE_S = 15                # a unit just started may take a moment to show in list-units
 PREFIX = "/_coreos.com/fleet/"
@@ -30,7 +31,8 @@ PREFIX = "/_coreos.com/fleet/"
 
 # --- reading fleet's view (its API on a machine) ---------------------------------------------
 
-FLEET_API = "curl --silent --show-error --fail-with-body --unix-socket /var/run/fleet.sock http://fleet/fleet/v1/"
+FLEET_API = ("curl --silent --show-error --fail-with-body --unix-socket /var/run/fleet.sock "
+             "http://fleet/fleet/v1/")
 
 
 def fleetctl(cluster: Cluster, args: str, machine: str = CONTROL, check: bool = True):
@@ -52,8 +54,8 @@ def unit_files(cluster: Cluster, machine: str = CONTROL) -> dict[str, dict]:
     """What `list-unit-files --full` shows: unit → {hash, dstate, state, target}; target is a
     machine ID, `global` or `-`."""
     pages = [fleet_api(cluster, "units", machine)]
-    while pages[-1].get("nextPageToken"):
-        pages.append(fleet_api(cluster, f"units?nextPageToken={pages[-1]['nextPageToken']}", machine))
+    while token := pages[-1].get("nextPageToken"):
+        pages.append(fleet_api(cluster, "units?" + urlencode({"nextPageToken": token}), machine))
     return {unit.name: {"hash": unit.hash, "dstate": unit.target_state or "-",
                         "state": (None if unit.is_global else unit.current_state([])) or "-",
                         "target": "global" if unit.is_global else unit.target_machine or "-"}
