@@ -5,9 +5,10 @@
                                             # there (the CI's path), print its phases
 
 Targets on this 2-core machine: `make test` from a fresh clone <= 10 min with the image build,
-<= 6 min when the image is already built. Phases: host-deps, venv, image, unit (beside boot
-and cluster), boot, cluster (integration tests, notebooks and unsolved notebooks on several labs at once;
-their test seconds as cluster_*), teardown (tests/run.py writes them).
+<= 6 min when the image is already built. Phases: host-deps, venv, image, boot, cluster
+(from the boot's start: integration tests, notebooks and unsolved notebooks on several labs at
+once; their test seconds as cluster_*), unit (after the boot, beside the cluster phase), host,
+teardown (tests/run.py writes them).
 """
 
 from __future__ import annotations

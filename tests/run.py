@@ -284,17 +284,15 @@ def main() -> int:
     # The unit tests start once the labs are up: every lane waits on the boot, which is
     # CPU-bound, while the cluster phase leaves the cores a quarter idle (docs/speed.md).
     unit_log = report.lab_home / "unit.log"
-    unit = threading.Thread(target=lambda: report.timed("unit", lambda: report.pytest(
-        "unit", "-n", str(UNIT_WORKERS), "tests/unit", log=unit_log)), name="unit")
-    unit.start()
+    report.timed("unit", lambda: report.pytest("unit", "-n", str(UNIT_WORKERS), "tests/unit",
+                                               log=unit_log))
     cluster.join()
+    print(unit_log.read_text(), flush=True)      # after: the cluster run's output streams meanwhile
     record_test_seconds(report)
     for home in booting.failed:
         print("\n".join((home / "boot.log").read_text().splitlines()[-30:]))
         report.failures.insert(0, f"boot: `lab up` failed (last lines above; {home}/boot.log); "
                                   "the tests of that lab failed with it")
-    unit.join()
-    print(unit_log.read_text(), flush=True)
     report.timed("host", lambda: report.pytest("host", "tests/host"))
     if report.failures:
         keep_journals(report)

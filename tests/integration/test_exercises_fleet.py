@@ -100,10 +100,11 @@ def test_fl_reads_what_fleetctls_tables_show(clean):
             return [re.split(r"\t+", line)
                     for line in fl.fleetctl(clean, f"{args} --full --no-legend").stdout.splitlines()]
 
-        assert fl.unit_files(clean) == {
+        files = fl.unit_files(clean)
+        assert files == {
             unit: {"hash": hash_, "dstate": dstate, "state": state, "target": target.split("/")[0]}
             for unit, hash_, dstate, state, target in table("list-unit-files")}
-        assert fl.unit_files(clean)["db.service"]["target"] == "-"
+        assert files["db.service"]["target"] == "-"
         listed: dict[str, list[str]] = {}
         for unit, machine, active, sub in table("list-units"):
             if (active, sub) == ("active", "running"):
